@@ -1,0 +1,330 @@
+package dynamo_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/passport-oss/passport/internal/dynamo"
+	"github.com/passport-oss/passport/internal/kmsenvelope"
+	"github.com/passport-oss/passport/internal/passport"
+	"github.com/passport-oss/passport/internal/testenv"
+)
+
+// fixture is a Store on a fresh table of DynamoDB Local, sealing tokens with
+// local-kms, with every AWS call counted at the wire.
+type fixture struct {
+	store *dynamo.Store
+	db    *dynamodb.Client
+	table string
+	calls *testenv.CallCounter
+	now   time.Time
+}
+
+func mustFixture(t *testing.T) *fixture {
+	t.Helper()
+	calls := &testenv.CallCounter{}
+	cfg := testenv.AWSConfig(t, &http.Client{Transport: calls})
+	testenv.Require(t, "AWS_ENDPOINT_URL_DYNAMODB")
+	db := dynamodb.NewFromConfig(cfg)
+	f := &fixture{db: db, table: testenv.NewTable(t, db), calls: calls, now: time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)}
+	f.store = dynamo.New(db, dynamo.Config{
+		Table:  f.table,
+		Sealer: mustSealer(t, cfg),
+		Now:    func() time.Time { return f.now },
+	})
+	calls.Take()
+	return f
+}
+
+func mustSealer(t *testing.T, cfg interface{}) dynamo.TokenSealer {
+	t.Helper()
+	client, keyID := testenv.KMS(t)
+	env, err := kmsenvelope.New(client, kmsenvelope.Options{KeyID: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func newProvider(name string) *passport.Provider {
+	return &passport.Provider{
+		Name:        name,
+		Type:        "oauth2",
+		ClientID:    "Iv1.abc123def456",
+		Scopes:      []string{"repo", "user", "read:org"},
+		RedirectURI: "https://app.example.com/auth/callback",
+	}
+}
+
+func (f *fixture) mustCreateProvider(t *testing.T, name string) *passport.Provider {
+	t.Helper()
+	p := newProvider(name)
+	if err := f.store.CreateProvider(context.Background(), p); err != nil {
+		t.Fatalf("create provider %s: %v", name, err)
+	}
+	return p
+}
+
+func newAuthorization(providerID string) *passport.Authorization {
+	return &passport.Authorization{
+		ProviderID: providerID,
+		UserID:     "user-abc",
+		Scopes:     []string{"repo", "user"},
+		Token:      "gho_xxxxxxxxxxxx",
+		ExpiresAt:  time.Date(2026, 6, 5, 12, 0, 0, 0, time.UTC),
+	}
+}
+
+func assertCode(t *testing.T, err error, want string) {
+	t.Helper()
+	if got := passport.ErrorCode(err); got != want {
+		t.Fatalf("error code = %q (%v), want %q", got, err, want)
+	}
+}
+
+func TestCreateProvider(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	if len(p.ID) < 20 || strings.ContainsAny(p.ID, "/+=") {
+		t.Errorf("id %q is not a long URL-safe id", p.ID)
+	}
+	if !p.CreatedAt.Equal(f.now) {
+		t.Errorf("createdAt = %v, want %v", p.CreatedAt, f.now)
+	}
+	got, next, err := f.store.ListProviders(context.Background(), passport.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || next != "" {
+		t.Fatalf("list = %d providers, next %q; want 1, none", len(got), next)
+	}
+	if fmt.Sprintf("%+v", got[0]) != fmt.Sprintf("%+v", p) {
+		t.Errorf("listed %+v, want %+v", got[0], p)
+	}
+}
+
+func TestCreateProvider_NameTakenIgnoringCase(t *testing.T) {
+	f := mustFixture(t)
+	f.mustCreateProvider(t, "github")
+	before := len(testenv.Items(t, f.db, f.table))
+	err := f.store.CreateProvider(context.Background(), newProvider("GitHub"))
+	assertCode(t, err, passport.ECONFLICT)
+	if after := len(testenv.Items(t, f.db, f.table)); after != before {
+		t.Errorf("items = %d after the conflict, want %d", after, before)
+	}
+}
+
+func TestCreateProvider_InvalidWritesNothing(t *testing.T) {
+	f := mustFixture(t)
+	p := newProvider("github")
+	p.RedirectURI = "http://evil.example/cb"
+	assertCode(t, f.store.CreateProvider(context.Background(), p), passport.EINVALID)
+	if n := len(testenv.Items(t, f.db, f.table)); n != 0 {
+		t.Errorf("items = %d, want 0", n)
+	}
+	if calls := f.calls.Take(); len(calls) != 0 {
+		t.Errorf("calls = %v, want none", calls)
+	}
+}
+
+// 20 registrations of one name at once: exactly one wins, the rest conflict.
+func TestCreateProvider_ConcurrentSameName(t *testing.T) {
+	f := mustFixture(t)
+	const n = 20
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = f.store.CreateProvider(context.Background(), newProvider("Slack"))
+		})
+	}
+	wg.Wait()
+	codes := map[string]int{}
+	for _, err := range errs {
+		codes[passport.ErrorCode(err)]++
+	}
+	if codes[""] != 1 || codes[passport.ECONFLICT] != n-1 {
+		t.Fatalf("outcomes = %v, want 1 success and %d conflicts", codes, n-1)
+	}
+	list, _, err := f.store.ListProviders(context.Background(), passport.Page{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("providers = %d (%v), want 1", len(list), err)
+	}
+}
+
+func TestListProviders_PagesInCreationOrder(t *testing.T) {
+	f := mustFixture(t)
+	var want []string
+	for i := range 5 {
+		f.now = f.now.Add(time.Millisecond)
+		want = append(want, f.mustCreateProvider(t, "p"+strconv.Itoa(i)).ID)
+	}
+	var got []string
+	var pages int
+	page := passport.Page{Limit: 2}
+	for {
+		list, next, err := f.store.ListProviders(context.Background(), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, p := range list {
+			got = append(got, p.ID)
+		}
+		if next == "" {
+			break
+		}
+		page.Cursor = next
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) || pages != 3 {
+		t.Fatalf("ids = %v in %d pages, want %v in 3", got, pages, want)
+	}
+}
+
+func TestListProviders_RejectsForeignCursors(t *testing.T) {
+	f := mustFixture(t)
+	for i := range 3 {
+		f.mustCreateProvider(t, "p"+strconv.Itoa(i))
+	}
+	_, next, err := f.store.ListProviders(context.Background(), passport.Page{Limit: 1})
+	if err != nil || next == "" {
+		t.Fatalf("first page: next %q, err %v", next, err)
+	}
+	// A providers cursor is not an audit cursor.
+	_, _, err = f.store.ListAuditEntries(context.Background(), passport.Page{Cursor: next})
+	assertCode(t, err, passport.EINVALID)
+	for _, c := range []string{"garbage", "eyJ2IjoxfQ", strings.Repeat("A", 5000)} {
+		_, _, err := f.store.ListProviders(context.Background(), passport.Page{Cursor: c})
+		assertCode(t, err, passport.EINVALID)
+	}
+}
+
+func TestCreateAuthorization(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	a := newAuthorization(p.ID)
+	if err := f.store.CreateAuthorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	if a.ID == "" || a.ID == p.ID || !a.CreatedAt.Equal(f.now) {
+		t.Errorf("id %q createdAt %v", a.ID, a.CreatedAt)
+	}
+	var stored map[string]types.AttributeValue
+	for _, it := range testenv.Items(t, f.db, f.table) {
+		if pk := it["PK"].(*types.AttributeValueMemberS).Value; pk == "AUTHZ#"+a.ID {
+			stored = it
+		}
+	}
+	if stored == nil {
+		t.Fatal("authorization item not found")
+	}
+	if _, ok := stored["token"]; ok {
+		t.Error("item has a plaintext token attribute")
+	}
+	if fmt.Sprint(stored) != "" && strings.Contains(fmt.Sprintf("%s", stored["tokenCiphertext"].(*types.AttributeValueMemberB).Value), "gho_") {
+		t.Error("tokenCiphertext holds the plaintext")
+	}
+	wantPurge := a.ExpiresAt.Add(dynamo.DefaultAuthorizationRetention).Unix()
+	if got := stored["purgeAt"].(*types.AttributeValueMemberN).Value; got != strconv.FormatInt(wantPurge, 10) {
+		t.Errorf("purgeAt = %s, want %d", got, wantPurge)
+	}
+}
+
+func TestCreateAuthorization_UnknownProvider(t *testing.T) {
+	f := mustFixture(t)
+	err := f.store.CreateAuthorization(context.Background(), newAuthorization("nope"))
+	assertCode(t, err, passport.ENOTFOUND)
+	if got, want := passport.ErrorMessage(err), "Provider not found"; got != want {
+		t.Errorf("message = %q, want %q", got, want)
+	}
+	if n := len(testenv.Items(t, f.db, f.table)); n != 0 {
+		t.Errorf("items = %d, want 0", n)
+	}
+}
+
+func TestCreateAuthorization_ScopeNotOffered(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	a := newAuthorization(p.ID)
+	a.Scopes = []string{"repo", "admin:org", "gist"}
+	err := f.store.CreateAuthorization(context.Background(), a)
+	assertCode(t, err, passport.EINVALID)
+	d := passport.ErrorDetails(err)
+	if len(d) != 1 || d[0].Field != "scopes" || !strings.HasSuffix(d[0].Message, "admin:org, gist") {
+		t.Errorf("details = %+v", d)
+	}
+	if n := len(testenv.Items(t, f.db, f.table)); n != 2 { // the provider and its name marker
+		t.Errorf("items = %d, want 2", n)
+	}
+}
+
+// Each write is one DynamoDB round trip: checks go in the same transaction.
+func TestWritesMakeOneDynamoDBCall(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	if got := f.calls.Take(); fmt.Sprint(got) != "map[DynamoDB.TransactWriteItems:1]" {
+		t.Errorf("create provider calls = %v", got)
+	}
+	for i := range 3 {
+		if err := f.store.CreateAuthorization(context.Background(), newAuthorization(p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		got := f.calls.Take()
+		if got["DynamoDB.TransactWriteItems"] != 1 || len(got) > 2 || (i > 0 && len(got) != 1) {
+			t.Errorf("create authorization #%d calls = %v, want one TransactWriteItems (and one KMS call at first)", i, got)
+		}
+	}
+	if _, _, err := f.store.ListProviders(context.Background(), passport.Page{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.calls.Take(); fmt.Sprint(got) != "map[DynamoDB.Query:1]" {
+		t.Errorf("list providers calls = %v", got)
+	}
+}
+
+func TestPutAuditEntries_IdempotentAndNewestFirst(t *testing.T) {
+	f := mustFixture(t)
+	var entries []*passport.AuditEntry
+	for i := range 60 { // three BatchWriteItem chunks
+		entries = append(entries, &passport.AuditEntry{
+			ID:         fmt.Sprintf("entry%02d", i),
+			Action:     passport.ActionAuthorizationCreated,
+			ProviderID: "p1",
+			UserID:     "u" + strconv.Itoa(i),
+			Timestamp:  f.now.Add(time.Duration(i) * time.Second),
+		})
+	}
+	for range 2 { // a redelivered batch writes the same items again
+		n, err := f.store.PutAuditEntries(context.Background(), entries)
+		if err != nil || n != len(entries) {
+			t.Fatalf("put = %d, %v", n, err)
+		}
+	}
+	if got := f.calls.Take()["DynamoDB.BatchWriteItem"]; got != 6 {
+		t.Errorf("BatchWriteItem calls = %d, want 6", got)
+	}
+	var got []string
+	page := passport.Page{Limit: 200}
+	list, next, err := f.store.ListAuditEntries(context.Background(), page)
+	if err != nil || next != "" {
+		t.Fatalf("list: next %q err %v", next, err)
+	}
+	for _, e := range list {
+		got = append(got, e.ID)
+	}
+	if len(got) != 60 || got[0] != "entry59" || got[59] != "entry00" {
+		t.Fatalf("listed %d entries, first %v", len(got), got[:min(3, len(got))])
+	}
+	if e := list[0]; e.Action != passport.ActionAuthorizationCreated || e.UserID != "u59" || !e.Timestamp.Equal(f.now.Add(59*time.Second)) {
+		t.Errorf("entry = %+v", e)
+	}
+}

@@ -1,0 +1,60 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/passport-oss/passport/internal/passport"
+)
+
+// transactAttempts bounds retries of a transaction that lost a race with
+// another transaction on the same item (reason TransactionConflict). Such a
+// transaction changed nothing, and its conditions make a retry safe; the SDK
+// does not retry it by itself.
+const transactAttempts = 4
+
+// transactWrite runs in and returns the cancellation reasons when DynamoDB
+// cancelled it for a failed condition, or an error otherwise.
+func (s *Store) transactWrite(ctx context.Context, op string, in *dynamodb.TransactWriteItemsInput) ([]types.CancellationReason, error) {
+	for attempt := 1; ; attempt++ {
+		_, err := s.db.TransactWriteItems(ctx, in)
+		if err == nil {
+			return nil, nil
+		}
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return nil, storageError(op, err)
+		}
+		if !hasReason(tce.CancellationReasons, "TransactionConflict") {
+			return tce.CancellationReasons, nil
+		}
+		if attempt == transactAttempts {
+			return nil, &passport.Error{Code: passport.EUNAVAILABLE, Message: "The resource is busy; retry shortly."}
+		}
+		backoff := time.Duration(10<<attempt)*time.Millisecond + rand.N(20*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return nil, storageError(op, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func hasReason(reasons []types.CancellationReason, code string) bool {
+	for _, r := range reasons {
+		if r.Code != nil && *r.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// failedCondition reports whether the i-th action's condition failed.
+func failedCondition(reasons []types.CancellationReason, i int) bool {
+	return i < len(reasons) && reasons[i].Code != nil && *reasons[i].Code == "ConditionalCheckFailed"
+}

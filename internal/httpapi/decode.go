@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/passport-oss/passport/internal/passport"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// readJSONObject reads r's body as one JSON object whose keys are all in
+// allowed, and returns its fields undecoded.
+func readJSONObject(r *http.Request, allowed []string) (fields, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return fields{}, passport.Errorf(passport.EMEDIATYPE, "Content-Type must be application/json.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return fields{}, passport.Errorf(passport.ETOOLARGE, "Request body must be at most %d bytes.", MaxBodyBytes)
+	case err != nil:
+		return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body could not be read.")
+	case len(bytes.TrimSpace(body)) == 0:
+		return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body is empty; a JSON object is required.")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body must be a JSON object.")
+		}
+		return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body is not valid JSON: %s.", jsonErrorText(err))
+	}
+	if raw == nil {
+		return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body must be a JSON object.")
+	}
+	f := fields{raw: raw}
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(allowed, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		f.fail(k, "is not a known field")
+	}
+	return f, nil
+}
+
+// jsonErrorText describes a JSON syntax error without echoing the input.
+func jsonErrorText(err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	}
+	return "malformed JSON"
+}
+
+// fields decodes a request object one field at a time, collecting every type
+// error, so a caller learns of all its mistakes at once.
+type fields struct {
+	raw     map[string]json.RawMessage
+	details []passport.FieldError
+}
+
+func (f *fields) fail(field, msg string) {
+	f.details = append(f.details, passport.FieldError{Field: field, Message: msg})
+}
+
+// present reports whether name was sent with a non-null value.
+func (f *fields) present(name string) bool {
+	v, ok := f.raw[name]
+	return ok && string(v) != "null"
+}
+
+func (f *fields) string(name string) string {
+	var s string
+	if f.present(name) && json.Unmarshal(f.raw[name], &s) != nil {
+		f.fail(name, "must be a string")
+	}
+	return s
+}
+
+func (f *fields) strings(name string) []string {
+	var s []string
+	if f.present(name) && json.Unmarshal(f.raw[name], &s) != nil {
+		f.fail(name, "must be a list of strings")
+	}
+	return s
+}
+
+// time decodes an RFC 3339 timestamp.
+func (f *fields) time(name string) time.Time {
+	s := f.string(name)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		f.fail(name, "must be an RFC 3339 timestamp, such as 2026-06-05T12:00:00.000Z")
+	}
+	return t
+}
+
+// err returns the collected field errors, or nil.
+func (f *fields) err() error {
+	if len(f.details) == 0 {
+		return nil
+	}
+	return &passport.Error{Code: passport.EINVALID, Message: "Request validation failed.", Details: f.details}
+}
+
+// readPage reads the paging parameters limit and cursor, rejecting any query
+// parameter not in allowed (which need not list them).
+func readPage(q url.Values, allowed ...string) (passport.Page, error) {
+	var f fields
+	for k := range q {
+		if k != "limit" && k != "cursor" && !slices.Contains(allowed, k) {
+			f.fail(k, "is not a known query parameter")
+		}
+	}
+	page := passport.Page{Cursor: q.Get("cursor")}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > passport.MaxPageLimit {
+			f.fail("limit", fmt.Sprintf("must be a whole number from 1 to %d", passport.MaxPageLimit))
+		}
+		page.Limit = n
+	}
+	slices.SortFunc(f.details, func(a, b passport.FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return page, f.err()
+}

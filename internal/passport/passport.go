@@ -1,0 +1,131 @@
+// Package passport holds Passport's domain: the provider registry, the token
+// vault's authorizations and the audit trail, the one error type every layer
+// speaks, and the service interfaces that storage adapters implement.
+//
+// It imports nothing from AWS: adapters live in their own packages
+// (internal/dynamo for storage, internal/httpapi for HTTP, internal/audit for
+// the stream consumer), and internal/app wires them together.
+package passport
+
+import (
+	"context"
+	"time"
+)
+
+// TimeLayout is the wire format of every timestamp: UTC with milliseconds,
+// as in 2026-03-05T12:00:00.000Z.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// FormatTime renders t in TimeLayout, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// Provider is a registered OAuth provider.
+type Provider struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Type        string    `json:"type"`
+	ClientID    string    `json:"clientId"`
+	Scopes      []string  `json:"scopes"`
+	RedirectURI string    `json:"redirectUri"`
+	CreatedAt   time.Time `json:"-"`
+}
+
+// Provider types accepted at registration.
+const (
+	ProviderTypeOAuth2 = "oauth2"
+	ProviderTypeOIDC   = "oidc"
+)
+
+// Authorization is one user's grant at one provider: the scopes granted and
+// the access token that proves it.
+type Authorization struct {
+	ID         string
+	ProviderID string
+	UserID     string
+	Scopes     []string
+	// Token is the plaintext access token. It is set only on the way in and
+	// in the create response; storage keeps it sealed, never in plaintext.
+	Token     Secret
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// Authorization statuses, derived from ExpiresAt at read time.
+const (
+	StatusActive  = "active"
+	StatusExpired = "expired"
+)
+
+// Status reports whether the grant is still usable at now.
+func (a *Authorization) Status(now time.Time) string {
+	if !now.Before(a.ExpiresAt) {
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// Audit actions, named in one place. The audit function derives them from
+// stream records; later lifecycle changes add to this list.
+const (
+	ActionProviderCreated      = "provider.created"
+	ActionProviderUpdated      = "provider.updated"
+	ActionProviderDeleted      = "provider.deleted"
+	ActionAuthorizationCreated = "authorization.created"
+	ActionAuthorizationUpdated = "authorization.updated"
+	ActionAuthorizationDeleted = "authorization.deleted"
+	ActionAuthorizationExpired = "authorization.expired"
+)
+
+// AuditEntry is one line of the audit trail: who did what to which provider
+// or grant, and when. It never holds a token or any other secret.
+type AuditEntry struct {
+	ID         string
+	Action     string
+	ProviderID string
+	UserID     string
+	Timestamp  time.Time
+}
+
+// Page asks for one page of a list.
+type Page struct {
+	// Limit is the most items to return; 0 means DefaultPageLimit.
+	Limit int
+	// Cursor is the opaque NextCursor of the previous page, or empty.
+	Cursor string
+}
+
+// Page limits shared by every list.
+const (
+	DefaultPageLimit = 50
+	MaxPageLimit     = 200
+)
+
+// ProviderService is the provider registry.
+type ProviderService interface {
+	// CreateProvider registers p, assigning its ID and CreatedAt.
+	// Returns EINVALID when p fails validation and ECONFLICT when another
+	// provider already has the same name, ignoring case.
+	CreateProvider(ctx context.Context, p *Provider) error
+
+	// ListProviders returns providers in creation order, oldest first, and the
+	// cursor of the next page ("" on the last page).
+	// Returns EINVALID for a malformed cursor.
+	ListProviders(ctx context.Context, page Page) ([]*Provider, string, error)
+}
+
+// AuthorizationService is the token vault.
+type AuthorizationService interface {
+	// CreateAuthorization stores a, assigning its ID and CreatedAt. Its scopes
+	// must all be scopes of its provider.
+	// Returns EINVALID when a fails validation or asks for scopes the provider
+	// does not offer, and ENOTFOUND when the provider does not exist.
+	CreateAuthorization(ctx context.Context, a *Authorization) error
+}
+
+// AuditService reads the audit trail.
+type AuditService interface {
+	// ListAuditEntries returns entries newest first, and the cursor of the
+	// next page ("" on the last page).
+	// Returns EINVALID for a malformed cursor.
+	ListAuditEntries(ctx context.Context, page Page) ([]*AuditEntry, string, error)
+}
