@@ -54,12 +54,14 @@ func AWSConfig(t testing.TB, client *http.Client) aws.Config {
 			return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local", Source: "testenv"}, nil
 		})),
 	}
-	if client != nil {
-		opts = append(opts, config.WithHTTPClient(client))
-	}
 	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
 	if err != nil {
 		t.Fatalf("load AWS config: %v", err)
+	}
+	if client != nil {
+		// Set after loading: the loader refuses a plain *http.Client when
+		// AWS_CA_BUNDLE is set, and the local services need no custom CA.
+		cfg.HTTPClient = client
 	}
 	return cfg
 }
