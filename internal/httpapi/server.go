@@ -96,7 +96,9 @@ func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 			allow = append(allow, rt.Method)
 		}
 	}
-	if len(allow) == 0 {
+	// A route of another function reaching this one (a gateway
+	// misconfiguration) is not this function's to serve: 404 too.
+	if len(allow) == 0 || slices.Contains(allow, r.Method) {
 		writeError(w, r, s.logger(), passport.Errorf(passport.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
 		return
 	}
