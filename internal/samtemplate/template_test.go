@@ -85,8 +85,11 @@ func TestTemplateFunctions(t *testing.T) {
 				"TABLE_NAME":                   {Fn: "Ref", Args: "PassportTable"},
 				"AUTHORIZATION_RETENTION_DAYS": {Fn: "Ref", Args: "AuthorizationRetentionDays"},
 			}
-			if id == "AuditStreamFunction" {
+			switch id {
+			case "AuditStreamFunction":
 				wantIntrinsics["AUDIT_RETENTION_DAYS"] = samtemplate.Intrinsic{Fn: "Ref", Args: "AuditRetentionDays"}
+			case "CreateAuthorizationFunction":
+				wantIntrinsics["KMS_KEY_ID"] = samtemplate.Intrinsic{Fn: "Ref", Args: "TokenKey"}
 			}
 			checks = append(checks, struct {
 				name      string
@@ -172,7 +175,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 		"ListProvidersFunction":       {"dynamodb:Query"},
 		"ListAuditFunction":           {"dynamodb:Query"},
 		"RegisterProviderFunction":    {"dynamodb:ConditionCheckItem", "dynamodb:PutItem"},
-		"CreateAuthorizationFunction": {"dynamodb:ConditionCheckItem", "dynamodb:PutItem"},
+		"CreateAuthorizationFunction": {"dynamodb:ConditionCheckItem", "dynamodb:PutItem", "kms:GenerateDataKey"},
 		"AuditStreamFunction": {
 			"dynamodb:BatchWriteItem", "dynamodb:DescribeStream", "dynamodb:GetRecords",
 			"dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:PutItem", "sqs:SendMessage",
