@@ -19,13 +19,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/localstack"
@@ -108,112 +105,27 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	ddb := dynamodb.NewFromConfig(awsCfg)
-	if _, err := localstack.CreateTable(ctx, ddb, tmpl, table); err != nil {
-		return err
-	}
-	streamARN, err := localstack.LatestStreamARN(ctx, ddb, table)
+	local, err := app.NewLocal(ctx, tmpl, awsCfg, app.LocalOptions{
+		Table: table, KMSKeyID: keyID, FailuresFile: *failures, Logger: log,
+	})
 	if err != nil {
 		return err
-	}
-
-	// One App per function, each from its own environment, as each Lambda
-	// builds its own at init.
-	// !Ref to the table and to a KMS key resolve to the local ones.
-	resources := map[string]string{}
-	for id, r := range tmpl.Resources {
-		switch r.Type {
-		case "AWS::DynamoDB::Table":
-			resources[id] = table
-		case "AWS::KMS::Key", "AWS::KMS::Alias":
-			resources[id] = keyID
-		}
-	}
-	apps := map[string]*app.App{}
-	timeouts := map[string]time.Duration{}
-	for _, id := range tmpl.FunctionIDs() {
-		env, err := tmpl.ResolveEnv(id, resources, nil)
-		if err != nil {
-			return err
-		}
-		env["TABLE_NAME"] = table
-		env["KMS_KEY_ID"] = keyID
-		cfg, err := app.LoadConfig(func(k string) string {
-			if v, ok := env[k]; ok {
-				return v
-			}
-			return os.Getenv(k)
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		if apps[id], err = app.New(ctx, cfg); err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		if f, ok := tmpl.Function(id); ok && f.Timeout > 0 {
-			timeouts[id] = time.Duration(f.Timeout) * time.Second
-		}
-	}
-
-	routes := tmpl.Routes()
-	fns := map[string]localstack.APIFunc{}
-	for _, r := range routes {
-		if _, ok := fns[r.FunctionID]; ok {
-			continue
-		}
-		a, ok := apps[r.FunctionID]
-		if !ok {
-			return fmt.Errorf("route %s: no function %s", r.RouteKey(), r.FunctionID)
-		}
-		if fns[r.FunctionID], err = a.APIFunction(r.FunctionID); err != nil {
-			return err
-		}
-	}
-	gw := localstack.NewGateway(routes, fns)
-	gw.Timeouts = timeouts
-	gw.Logger = log
-
-	// The stream consumer(s): every function with a DynamoDB event.
-	streams := dynamodbstreams.NewFromConfig(awsCfg)
-	var pollers []*localstack.Poller
-	var consumers []string
-	for _, id := range tmpl.FunctionIDs() {
-		m, err := tmpl.StreamMapping(id)
-		if err != nil {
-			continue // no DynamoDB event
-		}
-		pc := localstack.PollerConfigFromMapping(m)
-		pc.Streams, pc.StreamARN, pc.Region = streams, streamARN, awsCfg.Region
-		pc.Invoke = apps[id].AuditFunction()
-		pc.OnFailure = localstack.AppendFailureFile(*failures)
-		pc.FunctionARN = "arn:aws:lambda:" + awsCfg.Region + ":123456789012:function:" + id
-		pc.Timeout = timeouts[id]
-		pc.Logger = log.With("function", id)
-		p, err := localstack.NewPoller(pc)
-		if err != nil {
-			return fmt.Errorf("%s: %w", id, err)
-		}
-		pollers = append(pollers, p)
-		consumers = append(consumers, id)
 	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1+len(pollers))
+	srv := &http.Server{Handler: local.Gateway, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
-	for _, p := range pollers {
-		go func() { errc <- p.Run(ctx) }()
-	}
+	go func() { errc <- local.RunPollers(ctx) }()
 
-	sort.Strings(consumers)
 	fmt.Printf("Passport API:      http://%s\n", ln.Addr())
 	fmt.Printf("DynamoDB:          %s (table %s)\n", st.DynamoDBEndpoint, table)
 	fmt.Printf("KMS:               %s (key %s)\n", st.KMSEndpoint, keyID)
-	fmt.Printf("Stream consumers:  %v (OnFailure -> %s)\n", consumers, *failures)
-	for _, r := range routes {
+	fmt.Printf("Stream consumers:  %v (OnFailure -> %s)\n", local.Consumers, *failures)
+	for _, r := range local.Routes {
 		fmt.Printf("  %-40s -> %s\n", r.RouteKey(), r.FunctionID)
 	}
 	fmt.Println("Ctrl-C stops everything.")

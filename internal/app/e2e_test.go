@@ -1,0 +1,245 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/testenv"
+)
+
+// stack is the whole API as `make run` serves it, over real HTTP.
+type stack struct {
+	url   string
+	local *app.Local
+	db    *dynamodb.Client
+	table string
+}
+
+func mustStack(t *testing.T) *stack {
+	t.Helper()
+	db := testenv.DynamoDB(t)
+	_, keyID := testenv.KMS(t)
+	table := "passport-e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + fmt.Sprint(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	local, err := app.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), app.LocalOptions{Table: table, KMSKeyID: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(local.Gateway)
+	done := make(chan error, 1)
+	go func() { done <- local.RunPollers(ctx) }()
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("pollers: %v", err)
+		}
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
+	})
+	return &stack{url: srv.URL, local: local, db: db, table: table}
+}
+
+// curl sends what the reference's curl example sends and returns the status,
+// the response headers and the decoded envelope.
+func (s *stack) curl(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env map[string]any
+	if err := json.Unmarshal(raw, &env); err != nil {
+		t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	return resp.StatusCode, resp.Header, env
+}
+
+var (
+	urlSafeID = regexp.MustCompile(`^[A-Za-z0-9_-]{16,}$`)
+	wireTime  = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+)
+
+// checkFields compares got's fields with want's: every field of want must be
+// in got with that value ("<id>" and "<time>" match by shape), and got must
+// have no other field.
+func checkFields(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("%s: no field %q", what, k)
+		case w == "<id>":
+			if !urlSafeID.MatchString(fmt.Sprint(g)) {
+				t.Errorf("%s: %s = %v, not an opaque URL-safe id", what, k, g)
+			}
+		case w == "<time>":
+			if !wireTime.MatchString(fmt.Sprint(g)) {
+				t.Errorf("%s: %s = %v, not UTC with milliseconds", what, k, g)
+			}
+		case fmt.Sprint(g) != fmt.Sprint(w):
+			t.Errorf("%s: %s = %v, want %v", what, k, g, w)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: unexpected field %q = %v", what, k, got[k])
+		}
+	}
+}
+
+func data(t *testing.T, env map[string]any) map[string]any {
+	t.Helper()
+	d, ok := env["data"].(map[string]any)
+	if !ok || env["success"] != true {
+		t.Fatalf("envelope = %v", env)
+	}
+	return d
+}
+
+// The API reference's examples, verbatim, against the local stack.
+func TestReferenceExamples(t *testing.T) {
+	s := mustStack(t)
+
+	status, _, env := s.curl(t, "POST", "/api/v1/passport/providers", `{
+        "name": "github",
+        "type": "oauth2",
+        "clientId": "Iv1.abc123def456",
+        "scopes": ["repo", "user", "read:org"],
+        "redirectUri": "https://app.example.com/auth/callback"
+      }`)
+	if status != 201 {
+		t.Fatalf("register: %d %v", status, env)
+	}
+	provider := data(t, env)
+	checkFields(t, "registered provider", provider, map[string]any{
+		"id": "<id>", "name": "github", "type": "oauth2", "clientId": "Iv1.abc123def456",
+		"scopes": []any{"repo", "user", "read:org"}, "redirectUri": "https://app.example.com/auth/callback",
+		"createdAt": "<time>",
+	})
+	providerID := provider["id"].(string)
+
+	status, _, env = s.curl(t, "GET", "/api/v1/passport/providers", "")
+	list, _ := env["data"].([]any)
+	if status != 200 || env["success"] != true || len(list) != 1 {
+		t.Fatalf("list: %d %v", status, env)
+	}
+	checkFields(t, "listed provider", list[0].(map[string]any), provider)
+
+	// The reference's expiresAt has passed by now: stored, reported expired.
+	status, _, env = s.curl(t, "POST", "/api/v1/passport/authorizations", `{
+        "providerId": "`+providerID+`",
+        "userId": "user-abc",
+        "scopes": ["repo", "user"],
+        "token": "gho_xxxxxxxxxxxx",
+        "expiresAt": "2026-06-05T12:00:00.000Z"
+      }`)
+	if status != 201 {
+		t.Fatalf("create authorization: %d %v", status, env)
+	}
+	authz := data(t, env)
+	checkFields(t, "authorization", authz, map[string]any{
+		"id": "<id>", "providerId": providerID, "userId": "user-abc", "scopes": []any{"repo", "user"},
+		"token": "gho_xxxxxxxxxxxx", "expiresAt": "2026-06-05T12:00:00.000Z", "createdAt": "<time>",
+		"status": "expired",
+	})
+
+	entries := s.mustAudit(t, 2)
+	checkFields(t, "newest audit entry", entries[0], map[string]any{
+		"id": "<id>", "action": "authorization.created", "providerId": providerID, "userId": "user-abc",
+		"timestamp": authz["createdAt"],
+	})
+	checkFields(t, "oldest audit entry", entries[1], map[string]any{
+		"id": "<id>", "action": "provider.created", "providerId": providerID,
+		"timestamp": provider["createdAt"],
+	})
+
+	s.assertNoPlaintext(t, "gho_xxxxxxxxxxxx")
+}
+
+// mustAudit waits until the trail holds n entries and returns them, newest
+// first. The deadline is generous: the local stack delivers in about a
+// second, but a shared machine may be slow.
+func (s *stack) mustAudit(t *testing.T, n int) []map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.local.WaitIdle(ctx); err != nil {
+		t.Fatalf("stream not drained: %v", err)
+	}
+	for {
+		status, _, env := s.curl(t, "GET", "/api/v1/passport/audit", "")
+		list, _ := env["data"].([]any)
+		if status == 200 && len(list) >= n {
+			if len(list) > n {
+				t.Fatalf("audit has %d entries, want %d: %v", len(list), n, list)
+			}
+			out := make([]map[string]any, n)
+			for i := range list {
+				out[i] = list[i].(map[string]any)
+			}
+			return out
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("audit has %d entries after 30 s, want %d: %v", len(list), n, env)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assertNoPlaintext scans every item of the table for secret.
+func (s *stack) assertNoPlaintext(t *testing.T, secret string) {
+	t.Helper()
+	for _, it := range testenv.Items(t, s.db, s.table) {
+		if b, _ := json.Marshal(it); strings.Contains(string(b), secret) {
+			t.Errorf("item holds the token in plaintext: %s", b)
+		}
+	}
+}
+
+func TestGatewayAnswersEveryErrorInTheEnvelope(t *testing.T) {
+	s := mustStack(t)
+	for _, tt := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/", 404, "NOT_FOUND"},
+		{"GET", "/api/v1/passport/tokens", 404, "NOT_FOUND"},
+		{"DELETE", "/api/v1/passport/providers", 405, "METHOD_NOT_ALLOWED"},
+		{"GET", "/api/v1/passport/authorizations", 405, "METHOD_NOT_ALLOWED"},
+		{"POST", "/api/v1/passport/audit", 405, "METHOD_NOT_ALLOWED"},
+	} {
+		status, hdr, env := s.curl(t, tt.method, tt.path, "")
+		e, _ := env["error"].(map[string]any)
+		if status != tt.status || env["success"] != false || e["code"] != tt.code {
+			t.Errorf("%s %s = %d %v, want %d %s", tt.method, tt.path, status, env, tt.status, tt.code)
+		}
+		if tt.status == 405 && hdr.Get("Allow") == "" {
+			t.Errorf("%s %s: no Allow header", tt.method, tt.path)
+		}
+	}
+}
