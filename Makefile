@@ -6,7 +6,9 @@
 GO        ?= go
 ENV       ?= dev
 GOFLAGS_LAMBDA = -tags lambda.norpc -trimpath -ldflags='-s -w'
-LOCAL     = $(GO) run ./cmd/passport-local
+# The local stack's launcher, built (not `go run`) so that its exit status,
+# and Ctrl-C, pass through unchanged.
+LOCAL     = $(GO) build -o .cache/bin/passport-local ./cmd/passport-local && .cache/bin/passport-local
 
 # Every function: template logical id = folder under functions/.
 FUNCTIONS = ListProvidersFunction:list-providers \
