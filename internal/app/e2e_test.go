@@ -92,6 +92,7 @@ func checkFields(t *testing.T, what string, got, want map[string]any) {
 		switch {
 		case !ok:
 			t.Errorf("%s: no field %q", what, k)
+		case w == "<any>":
 		case w == "<id>":
 			if !urlSafeID.MatchString(fmt.Sprint(g)) {
 				t.Errorf("%s: %s = %v, not an opaque URL-safe id", what, k, g)
@@ -168,14 +169,21 @@ func TestReferenceExamples(t *testing.T) {
 	})
 
 	entries := s.mustAudit(t, 2)
+	anonymous := map[string]any{"type": "anonymous", "id": "anonymous"}
 	checkFields(t, "newest audit entry", entries[0], map[string]any{
 		"id": "<id>", "action": "authorization.created", "providerId": providerID, "userId": "user-abc",
-		"timestamp": authz["createdAt"],
+		"timestamp": authz["createdAt"], "actor": anonymous, "request": "<any>",
 	})
 	checkFields(t, "oldest audit entry", entries[1], map[string]any{
 		"id": "<id>", "action": "provider.created", "providerId": providerID,
-		"timestamp": provider["createdAt"],
+		"timestamp": provider["createdAt"], "actor": anonymous, "request": "<any>",
 	})
+	for i, e := range entries {
+		req, _ := e["request"].(map[string]any)
+		if req["id"] == "" || req["sourceIp"] != "127.0.0.1" || req["userAgent"] != "Go-http-client/1.1" {
+			t.Errorf("entry %d: request = %v, want the gateway's request id, 127.0.0.1 and Go's user agent", i, req)
+		}
+	}
 
 	s.assertNoPlaintext(t, "gho_xxxxxxxxxxxx")
 }

@@ -127,6 +127,16 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 		return nil, err
 	}
 	e.Action = action
+	switch {
+	case action == passport.ActionAuthorizationExpired:
+		e.Actor = passport.ServiceDynamoDB
+	case len(r.Change.NewImage) > 0:
+		// The writer recorded itself on the item it wrote. (A removal's old
+		// image names the previous writer, not the remover: deletions must
+		// record their caller by a write of their own before they remove.)
+		c := dynamo.CallerOf(func(name string) string { return stringAttr(r.Change.NewImage, name) })
+		e.Actor, e.Request = c.Actor, c.Request
+	}
 	// A creation's time is the item's own, to the millisecond; the stream's
 	// approximate time has whole seconds only.
 	if r.EventName == string(events.DynamoDBOperationTypeInsert) {

@@ -111,7 +111,7 @@ func mustStore(t *testing.T) *storeFixture {
 
 func (f *storeFixture) entries(t *testing.T) []*passport.AuditEntry {
 	t.Helper()
-	list, _, err := f.store.ListAuditEntries(context.Background(), passport.Page{Limit: 200})
+	list, _, err := f.store.ListAuditEntries(context.Background(), passport.AuditFilter{}, passport.Page{Limit: 200})
 	if err != nil {
 		t.Fatal(err)
 	}

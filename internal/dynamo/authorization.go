@@ -54,7 +54,7 @@ func (s *Store) CreateAuthorization(ctx context.Context, a *passport.Authorizati
 		}},
 		{Put: &types.Put{
 			TableName:           aws.String(s.cfg.Table),
-			Item:                s.authorizationItem(a, sealed),
+			Item:                s.authorizationItem(ctx, a, sealed),
 			ConditionExpression: aws.String("attribute_not_exists(PK)"),
 		}},
 	}}
@@ -104,8 +104,8 @@ func providerCheckError(provider item, requested []string) error {
 	}
 }
 
-func (s *Store) authorizationItem(a *passport.Authorization, sealedToken []byte) item {
-	return item{
+func (s *Store) authorizationItem(ctx context.Context, a *passport.Authorization, sealedToken []byte) item {
+	it := item{
 		attrPK:            attrS(authorizationPK(a.ID)),
 		attrSK:            attrS(authorizationSK),
 		attrKind:          attrS(KindAuthorization),
@@ -118,4 +118,6 @@ func (s *Store) authorizationItem(a *passport.Authorization, sealedToken []byte)
 		"createdAt":       attrTime(a.CreatedAt),
 		attrPurgeAt:       attrN(a.ExpiresAt.Add(s.cfg.AuthorizationRetention).Unix()),
 	}
+	putCaller(it, passport.CallerFromContext(ctx))
+	return it
 }

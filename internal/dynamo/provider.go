@@ -21,7 +21,7 @@ func (s *Store) CreateProvider(ctx context.Context, p *passport.Provider) error 
 	p.ID, p.CreatedAt = newID(), s.now()
 	ifAbsent := aws.String("attribute_not_exists(PK)")
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{Put: &types.Put{TableName: aws.String(s.cfg.Table), Item: providerItem(p), ConditionExpression: ifAbsent}},
+		{Put: &types.Put{TableName: aws.String(s.cfg.Table), Item: providerItem(ctx, p), ConditionExpression: ifAbsent}},
 		{Put: &types.Put{TableName: aws.String(s.cfg.Table), Item: item{
 			attrPK:       attrS(providerNamePK(lower(p.Name))),
 			attrSK:       attrS(uniqueSK),
@@ -41,13 +41,19 @@ func (s *Store) CreateProvider(ctx context.Context, p *passport.Provider) error 
 	return nil
 }
 
+// providersList is the list of providers: GSI1's providers partition, in
+// creation order.
+var providersList = listQuery{
+	name:     "providers",
+	sources:  []source{{index: gsi1, pkAttr: attrGSI1PK, skAttr: attrGSI1SK, partition: providersPartition}},
+	keyAttrs: gsi1KeyAttrs,
+	forward:  true,
+}
+
 // ListProviders queries the providers partition of GSI1 in creation order.
 // See passport.ProviderService.
 func (s *Store) ListProviders(ctx context.Context, page passport.Page) ([]*passport.Provider, string, error) {
-	items, next, err := s.queryPage(ctx, listQuery{
-		name: "providers", index: gsi1, pkAttr: attrGSI1PK, partition: providersPartition,
-		keyAttrs: gsi1KeyAttrs, forward: true,
-	}, page)
+	items, next, err := s.queryPage(ctx, &providersList, page)
 	if err != nil {
 		return nil, "", err
 	}
@@ -58,9 +64,9 @@ func (s *Store) ListProviders(ctx context.Context, page passport.Page) ([]*passp
 	return out, next, nil
 }
 
-func providerItem(p *passport.Provider) item {
+func providerItem(ctx context.Context, p *passport.Provider) item {
 	created := passport.FormatTime(p.CreatedAt)
-	return item{
+	it := item{
 		attrPK:        attrS(providerPK(p.ID)),
 		attrSK:        attrS(providerSK),
 		attrKind:      attrS(KindProvider),
@@ -74,6 +80,8 @@ func providerItem(p *passport.Provider) item {
 		"redirectUri": attrS(p.RedirectURI),
 		"createdAt":   attrS(created),
 	}
+	putCaller(it, passport.CallerFromContext(ctx))
+	return it
 }
 
 func providerFromItem(it item) *passport.Provider {

@@ -200,7 +200,7 @@ func TestListProviders_RejectsForeignCursors(t *testing.T) {
 		t.Fatalf("first page: next %q, err %v", next, err)
 	}
 	// A providers cursor is not an audit cursor.
-	_, _, err = f.store.ListAuditEntries(context.Background(), passport.Page{Cursor: next})
+	_, _, err = f.store.ListAuditEntries(context.Background(), passport.AuditFilter{}, passport.Page{Cursor: next})
 	assertCode(t, err, passport.EINVALID)
 	for _, c := range []string{"garbage", "eyJ2IjoxfQ", strings.Repeat("A", 5000)} {
 		_, _, err := f.store.ListProviders(context.Background(), passport.Page{Cursor: c})
@@ -314,7 +314,7 @@ func TestPutAuditEntries_IdempotentAndNewestFirst(t *testing.T) {
 	}
 	var got []string
 	page := passport.Page{Limit: 200}
-	list, next, err := f.store.ListAuditEntries(context.Background(), page)
+	list, next, err := f.store.ListAuditEntries(context.Background(), passport.AuditFilter{}, page)
 	if err != nil || next != "" {
 		t.Fatalf("list: next %q err %v", next, err)
 	}

@@ -145,3 +145,39 @@ func readPage(q url.Values, allowed ...string) (passport.Page, error) {
 	slices.SortFunc(f.details, func(a, b passport.FieldError) int { return strings.Compare(a.Field, b.Field) })
 	return page, f.err()
 }
+
+// readAuditQuery reads the audit trail's filter and paging parameters.
+func readAuditQuery(q url.Values) (passport.AuditFilter, passport.Page, error) {
+	page, err := readPage(q, "providerId", "userId", "action", "since", "until")
+	var f fields
+	if err != nil {
+		f.details = passport.ErrorDetails(err)
+	}
+	filter := passport.AuditFilter{ProviderID: q.Get("providerId"), UserID: q.Get("userId"), Action: q.Get("action")}
+	for _, name := range []string{"providerId", "userId"} {
+		if v := q.Get(name); len(v) > passport.MaxIDLen || (q.Has(name) && v == "") {
+			f.fail(name, fmt.Sprintf("must be 1-%d bytes", passport.MaxIDLen))
+		}
+	}
+	if filter.Action != "" && !slices.Contains(passport.AuditActions, filter.Action) {
+		f.fail("action", "must be one of "+strings.Join(passport.AuditActions, ", "))
+	}
+	filter.Since = queryTime(&f, q, "since")
+	filter.Until = queryTime(&f, q, "until")
+	if !filter.Since.IsZero() && !filter.Until.IsZero() && filter.Until.Before(filter.Since) {
+		f.fail("until", "must not be before since")
+	}
+	return filter, page, f.err()
+}
+
+func queryTime(f *fields, q url.Values, name string) time.Time {
+	s := q.Get(name)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		f.fail(name, "must be an RFC 3339 timestamp, such as 2026-03-05T12:00:00Z")
+	}
+	return t
+}

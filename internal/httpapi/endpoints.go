@@ -116,28 +116,41 @@ func (s *Server) createAuthorization(w http.ResponseWriter, r *http.Request) {
 }
 
 type auditEntryJSON struct {
-	ID         string `json:"id"`
-	Action     string `json:"action"`
-	ProviderID string `json:"providerId,omitempty"`
-	UserID     string `json:"userId,omitempty"`
-	Timestamp  string `json:"timestamp"`
+	ID         string                `json:"id"`
+	Action     string                `json:"action"`
+	ProviderID string                `json:"providerId,omitempty"`
+	UserID     string                `json:"userId,omitempty"`
+	Timestamp  string                `json:"timestamp"`
+	Actor      *passport.Actor       `json:"actor,omitempty"`
+	Request    *passport.RequestInfo `json:"request,omitempty"`
+}
+
+func toAuditEntryJSON(e *passport.AuditEntry) auditEntryJSON {
+	out := auditEntryJSON{ID: e.ID, Action: e.Action, ProviderID: e.ProviderID, UserID: e.UserID, Timestamp: passport.FormatTime(e.Timestamp)}
+	if e.Actor != (passport.Actor{}) {
+		out.Actor = &e.Actor
+	}
+	if e.Request != (passport.RequestInfo{}) {
+		out.Request = &e.Request
+	}
+	return out
 }
 
 // listAudit serves GET /api/v1/passport/audit.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
-	page, err := readPage(r.URL.Query())
+	filter, page, err := readAuditQuery(r.URL.Query())
 	if err != nil {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	list, next, err := s.Audit.ListAuditEntries(r.Context(), page)
+	list, next, err := s.Audit.ListAuditEntries(r.Context(), filter, page)
 	if err != nil {
 		writeError(w, r, s.logger(), err)
 		return
 	}
 	data := make([]auditEntryJSON, len(list))
 	for i, e := range list {
-		data[i] = auditEntryJSON{ID: e.ID, Action: e.Action, ProviderID: e.ProviderID, UserID: e.UserID, Timestamp: passport.FormatTime(e.Timestamp)}
+		data[i] = toAuditEntryJSON(e)
 	}
 	writeList(w, data, next)
 }

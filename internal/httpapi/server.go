@@ -76,6 +76,7 @@ func (s *Server) serve(routes []Route) http.Handler {
 			}
 			s.logRequest(r, route, rec.status, time.Since(start))
 		}()
+		r = r.WithContext(passport.NewContextWithCaller(r.Context(), callerOf(r)))
 		for i, rt := range routes {
 			if rt.Method == r.Method && rt.Path == r.URL.Path {
 				route = rt.Method + " " + rt.Path

@@ -76,6 +76,13 @@ const (
 	ActionAuthorizationExpired = "authorization.expired"
 )
 
+// AuditActions lists every action, for validating filters.
+var AuditActions = []string{
+	ActionProviderCreated, ActionProviderUpdated, ActionProviderDeleted,
+	ActionAuthorizationCreated, ActionAuthorizationUpdated, ActionAuthorizationDeleted,
+	ActionAuthorizationExpired,
+}
+
 // AuditEntry is one line of the audit trail: who did what to which provider
 // or grant, and when. It never holds a token or any other secret.
 type AuditEntry struct {
@@ -84,6 +91,17 @@ type AuditEntry struct {
 	ProviderID string
 	UserID     string
 	Timestamp  time.Time
+	Actor      Actor
+	Request    RequestInfo
+}
+
+// AuditFilter selects audit entries. Every field is optional.
+type AuditFilter struct {
+	ProviderID string
+	UserID     string
+	Action     string
+	// Since and Until bound the entries' time, both inclusive.
+	Since, Until time.Time
 }
 
 // Page asks for one page of a list.
@@ -124,8 +142,9 @@ type AuthorizationService interface {
 
 // AuditService reads the audit trail.
 type AuditService interface {
-	// ListAuditEntries returns entries newest first, and the cursor of the
-	// next page ("" on the last page).
-	// Returns EINVALID for a malformed cursor.
-	ListAuditEntries(ctx context.Context, page Page) ([]*AuditEntry, string, error)
+	// ListAuditEntries returns the entries that match filter, newest first,
+	// and the cursor of the next page ("" on the last page). A page may hold
+	// fewer than page.Limit entries while more follow.
+	// Returns EINVALID for a malformed cursor or one made for another filter.
+	ListAuditEntries(ctx context.Context, filter AuditFilter, page Page) ([]*AuditEntry, string, error)
 }

@@ -190,6 +190,19 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	}
 }
 
+// gsi is the expected definition of index name: <name>PK and <name>SK, all
+// attributes projected.
+func gsi(name string) types.GlobalSecondaryIndex {
+	key := func(name string, kt types.KeyType) types.KeySchemaElement {
+		return types.KeySchemaElement{AttributeName: aws.String(name), KeyType: kt}
+	}
+	return types.GlobalSecondaryIndex{
+		IndexName:  aws.String(name),
+		KeySchema:  []types.KeySchemaElement{key(name+"PK", types.KeyTypeHash), key(name+"SK", types.KeyTypeRange)},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
+}
+
 func TestTemplateTableDefinition(t *testing.T) {
 	tpl := loadRepoTemplate(t)
 	create, ttl, err := tpl.TableDefinition("passport-test")
@@ -208,13 +221,13 @@ func TestTemplateTableDefinition(t *testing.T) {
 	}{
 		{"TableName", aws.ToString(create.TableName), "passport-test"},
 		{"BillingMode", create.BillingMode, types.BillingModePayPerRequest},
-		{"AttributeDefinitions", create.AttributeDefinitions, []types.AttributeDefinition{attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK")}},
+		{"AttributeDefinitions", create.AttributeDefinitions, []types.AttributeDefinition{
+			attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK"), attr("GSI2PK"), attr("GSI2SK"), attr("GSI3PK"), attr("GSI3SK"),
+		}},
 		{"KeySchema", create.KeySchema, []types.KeySchemaElement{key("PK", types.KeyTypeHash), key("SK", types.KeyTypeRange)}},
-		{"GlobalSecondaryIndexes", create.GlobalSecondaryIndexes, []types.GlobalSecondaryIndex{{
-			IndexName:  aws.String("GSI1"),
-			KeySchema:  []types.KeySchemaElement{key("GSI1PK", types.KeyTypeHash), key("GSI1SK", types.KeyTypeRange)},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}}},
+		{"GlobalSecondaryIndexes", create.GlobalSecondaryIndexes, []types.GlobalSecondaryIndex{
+			gsi("GSI1"), gsi("GSI2"), gsi("GSI3"),
+		}},
 		{"LocalSecondaryIndexes", create.LocalSecondaryIndexes, []types.LocalSecondaryIndex(nil)},
 		{"StreamSpecification", create.StreamSpecification, &types.StreamSpecification{
 			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages,
