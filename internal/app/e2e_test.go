@@ -12,9 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/dynamo"
+	"github.com/passport-oss/passport/internal/kmsenvelope"
+	"github.com/passport-oss/passport/internal/passport"
 	"github.com/passport-oss/passport/internal/testenv"
 )
 
@@ -251,3 +256,73 @@ func TestGatewayAnswersEveryErrorInTheEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// DynamoDB Local really purges an authorization whose purgeAt has passed,
+// and the trail records it as authorization.expired by DynamoDB itself.
+func TestTTLPurgeIsAuditedAsExpired(t *testing.T) {
+	s := mustStack(t)
+	_, providerID := s.mustProvider(t)
+
+	// The API stores grants with purgeAt at least a retention window ahead;
+	// a store whose clock is two years behind writes one already due.
+	client, keyID := testenv.KMS(t)
+	sealer, err := kmsenvelope.New(client, kmsenvelope.Options{KeyID: keyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := dynamo.New(s.db, dynamo.Config{Table: s.table, Sealer: sealer, Now: func() time.Time { return time.Now().AddDate(-2, 0, 0) }})
+	a := &passport.Authorization{ProviderID: providerID, UserID: "user-ttl", Scopes: []string{"repo"}, Token: "gho_ttl", ExpiresAt: time.Now().AddDate(-2, 0, 1)}
+	if err := past.CreateAuthorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+
+	s.mustBePurged(t, "AUTHZ#"+a.ID)
+
+	// Order by time is not asserted: the created entry carries the past
+	// clock, and DynamoDB Local cuts a record's approximate time to minutes.
+	byAction := map[string]map[string]any{}
+	for _, e := range s.mustAudit(t, 3) {
+		byAction[e["action"].(string)] = e
+	}
+	checkFields(t, "expiry entry", byAction["authorization.expired"], map[string]any{
+		"id": "<id>", "action": "authorization.expired", "providerId": providerID, "userId": "user-ttl",
+		"timestamp": "<time>", "actor": map[string]any{"type": "service", "id": "dynamodb"},
+	})
+	if byAction["authorization.created"] == nil || byAction["provider.created"] == nil {
+		t.Errorf("entries = %v", byAction)
+	}
+}
+
+// mustBePurged waits for DynamoDB Local's TTL to delete the item with pk.
+func (s *stack) mustBePurged(t *testing.T, pk string) {
+	t.Helper()
+	key := map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: pk}, "SK": &types.AttributeValueMemberS{Value: "AUTHZ"}}
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
+	for {
+		out, err := s.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Item == nil {
+			t.Logf("TTL purged %s after %v", pk, time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not purged by TTL after 2 minutes", pk)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *stack) mustProvider(t *testing.T) (map[string]any, string) {
+	t.Helper()
+	status, _, env := s.curl(t, "POST", "/api/v1/passport/providers", githubProvider)
+	if status != 201 {
+		t.Fatalf("register: %d %v", status, env)
+	}
+	p := data(t, env)
+	return p, p["id"].(string)
+}
+
+const githubProvider = `{"name":"github","type":"oauth2","clientId":"Iv1.abc123def456","scopes":["repo","user","read:org"],"redirectUri":"https://app.example.com/auth/callback"}`

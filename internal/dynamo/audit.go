@@ -12,30 +12,27 @@ import (
 )
 
 var (
-	gsi1KeyAttrs = []string{attrPK, attrSK, attrGSI1PK, attrGSI1SK}
-	gsi2KeyAttrs = []string{attrPK, attrSK, attrGSI2PK, attrGSI2SK}
-	gsi3KeyAttrs = []string{attrPK, attrSK, attrGSI3PK, attrGSI3SK}
+	gsi1KeyAttrs  = []string{attrPK, attrSK, attrGSI1PK, attrGSI1SK}
+	tableKeyAttrs = []string{attrPK, attrSK}
 )
 
-// auditQuery plans the list of entries matching f: a user's partition of
-// GSI3 (filtered on provider when both are given: one user's entries are
-// few), a provider's partition of GSI2, or else every shard of GSI1. A time
-// range is a condition on the sort key; an action is a filter.
+// auditQuery plans the list of entries matching f: a user's copies
+// (filtered on provider when both are given: one user's entries are few), a
+// provider's copies, or else every shard of the trail. A time range is a
+// condition on the sort key; an action is a filter.
 func auditQuery(f passport.AuditFilter) *listQuery {
 	q := &listQuery{name: "audit", binding: fingerprint(f.ProviderID, f.UserID, f.Action, timeBound(f.Since), timeBound(f.Until))}
 	switch {
 	case f.UserID != "":
-		q.sources = []source{{index: gsi3, pkAttr: attrGSI3PK, skAttr: attrGSI3SK, partition: auditUserPK(f.UserID)}}
-		q.keyAttrs = gsi3KeyAttrs
+		q.sources = []source{tableSource(auditUserPK(f.UserID))}
 	case f.ProviderID != "":
-		q.sources = []source{{index: gsi2, pkAttr: attrGSI2PK, skAttr: attrGSI2SK, partition: auditProviderPK(f.ProviderID)}}
-		q.keyAttrs = gsi2KeyAttrs
+		q.sources = []source{tableSource(auditProviderPK(f.ProviderID))}
 	default:
 		for shard := range auditShards {
-			q.sources = append(q.sources, source{index: gsi1, pkAttr: attrGSI1PK, skAttr: attrGSI1SK, partition: auditShardPartition(shard)})
+			q.sources = append(q.sources, tableSource(auditShardPartition(shard)))
 		}
-		q.keyAttrs = gsi1KeyAttrs
 	}
+	q.keyAttrs = tableKeyAttrs
 	if !f.Since.IsZero() {
 		q.skLow = passport.FormatTime(f.Since)
 	}
@@ -58,6 +55,11 @@ func auditQuery(f passport.AuditFilter) *listQuery {
 		addFilter("action", f.Action)
 	}
 	return q
+}
+
+// tableSource is a partition of the base table.
+func tableSource(partition string) source {
+	return source{pkAttr: attrPK, skAttr: attrSK, partition: partition}
 }
 
 func timeBound(t time.Time) string {
@@ -103,22 +105,27 @@ const batchWriteMax = 25
 // unprocessedAttempts bounds the calls spent on one chunk's UnprocessedItems.
 const unprocessedAttempts = 6
 
-// PutAuditEntries writes entries in order, 25 to a BatchWriteItem call,
-// retrying UnprocessedItems with backoff. An entry's key derives from its ID
-// and its content from the change it records, so writing it twice leaves one
-// identical item: redelivered stream records never double an entry.
+// PutAuditEntries writes entries in order: each as its item on its shard
+// and a copy for its provider and its user, 25 items to a BatchWriteItem
+// call, retrying UnprocessedItems with backoff. An entry's keys derive from
+// its ID and its content from the change it records, so writing it twice
+// leaves the same items: redelivered stream records never double an entry.
 //
 // It returns how many leading entries are durably written; on error, the
 // entries from that index on may or may not be, and should be written again.
 func (s *Store) PutAuditEntries(ctx context.Context, entries []*passport.AuditEntry) (int, error) {
-	for start := 0; start < len(entries); start += batchWriteMax {
-		chunk := entries[start:min(start+batchWriteMax, len(entries))]
-		requests := make([]types.WriteRequest, len(chunk))
-		for i, e := range chunk {
-			requests[i] = types.WriteRequest{PutRequest: &types.PutRequest{Item: s.auditItem(e)}}
+	var requests []types.WriteRequest
+	var owner []int // owner[i] is the entry of requests[i]
+	for i, e := range entries {
+		for _, it := range s.auditItems(e) {
+			requests = append(requests, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+			owner = append(owner, i)
 		}
-		if err := s.batchWrite(ctx, requests); err != nil {
-			return start, err
+	}
+	for start := 0; start < len(requests); start += batchWriteMax {
+		end := min(start+batchWriteMax, len(requests))
+		if err := s.batchWrite(ctx, requests[start:end]); err != nil {
+			return owner[start], err
 		}
 	}
 	return len(entries), nil
@@ -146,29 +153,36 @@ func (s *Store) batchWrite(ctx context.Context, requests []types.WriteRequest) e
 	}
 }
 
-// auditItem lays out an entry: its own key, one GSI1 shard for the whole
-// trail, and its provider's and user's partitions (see keys.go).
-func (s *Store) auditItem(e *passport.AuditEntry) item {
-	sk := passport.FormatTime(e.Timestamp) + "#" + e.ID
-	it := item{
-		attrPK:      attrS(auditPK(e.ID)),
-		attrSK:      attrS(auditSK),
-		attrKind:    attrS(KindAudit),
-		attrGSI1PK:  attrS(auditShardPK(e.ID)),
-		attrGSI1SK:  attrS(sk),
-		"id":        attrS(e.ID),
-		"action":    attrS(e.Action),
-		"timestamp": attrTime(e.Timestamp),
-		attrPurgeAt: attrN(e.Timestamp.Add(s.cfg.AuditRetention).Unix()),
-	}
+// auditItems lays out an entry: its item on its shard, and copies under its
+// provider and its user (see keys.go).
+func (s *Store) auditItems(e *passport.AuditEntry) []item {
+	partitions := []string{auditShardPK(e.ID)}
 	if e.ProviderID != "" {
-		it["providerId"] = attrS(e.ProviderID)
-		it[attrGSI2PK], it[attrGSI2SK] = attrS(auditProviderPK(e.ProviderID)), attrS(sk)
+		partitions = append(partitions, auditProviderPK(e.ProviderID))
 	}
 	if e.UserID != "" {
-		it["userId"] = attrS(e.UserID)
-		it[attrGSI3PK], it[attrGSI3SK] = attrS(auditUserPK(e.UserID)), attrS(sk)
+		partitions = append(partitions, auditUserPK(e.UserID))
 	}
-	putCaller(it, passport.Caller{Actor: e.Actor, Request: e.Request})
-	return it
+	sk := passport.FormatTime(e.Timestamp) + "#" + e.ID
+	items := make([]item, len(partitions))
+	for i, pk := range partitions {
+		it := item{
+			attrPK:      attrS(pk),
+			attrSK:      attrS(sk),
+			attrKind:    attrS(KindAudit),
+			"id":        attrS(e.ID),
+			"action":    attrS(e.Action),
+			"timestamp": attrTime(e.Timestamp),
+			attrPurgeAt: attrN(e.Timestamp.Add(s.cfg.AuditRetention).Unix()),
+		}
+		if e.ProviderID != "" {
+			it["providerId"] = attrS(e.ProviderID)
+		}
+		if e.UserID != "" {
+			it["userId"] = attrS(e.UserID)
+		}
+		putCaller(it, passport.Caller{Actor: e.Actor, Request: e.Request})
+		items[i] = it
+	}
+	return items
 }

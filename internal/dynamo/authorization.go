@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -109,6 +110,8 @@ func (s *Store) authorizationItem(ctx context.Context, a *passport.Authorization
 		attrPK:            attrS(authorizationPK(a.ID)),
 		attrSK:            attrS(authorizationSK),
 		attrKind:          attrS(KindAuthorization),
+		attrGSI1PK:        attrS(userPartition(a.UserID)),
+		attrGSI1SK:        attrS(AuthorizationPrefix + passport.FormatTime(a.CreatedAt) + "#" + a.ID),
 		"id":              attrS(a.ID),
 		"providerId":      attrS(a.ProviderID),
 		"userId":          attrS(a.UserID),
@@ -116,8 +119,20 @@ func (s *Store) authorizationItem(ctx context.Context, a *passport.Authorization
 		"tokenCiphertext": &types.AttributeValueMemberB{Value: sealedToken},
 		"expiresAt":       attrTime(a.ExpiresAt),
 		"createdAt":       attrTime(a.CreatedAt),
-		attrPurgeAt:       attrN(a.ExpiresAt.Add(s.cfg.AuthorizationRetention).Unix()),
+		attrPurgeAt:       attrN(s.purgeAt(a).Unix()),
 	}
 	putCaller(it, passport.CallerFromContext(ctx))
 	return it
+}
+
+// purgeAt is when DynamoDB's TTL may delete a: its expiry plus the retention
+// window, so an expired grant stays visible for that long. A grant stored
+// already expired counts its window from when it was stored, or it would be
+// purged before anyone saw it.
+func (s *Store) purgeAt(a *passport.Authorization) time.Time {
+	from := a.ExpiresAt
+	if a.CreatedAt.After(from) {
+		from = a.CreatedAt
+	}
+	return from.Add(s.cfg.AuthorizationRetention)
 }

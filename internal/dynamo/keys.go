@@ -3,33 +3,43 @@ package dynamo
 import "strconv"
 
 // The table's key design. One table holds every item type; each item has a
-// string partition key PK and sort key SK. List-shaped access goes through
-// three global secondary indexes with generic key names, all attributes
-// projected: GSI1 (time-ordered lists), GSI2 (by provider), GSI3 (by user).
-// Every access is a GetItem, a Query or a write: never a Scan.
+// string partition key PK and sort key SK, and one global secondary index
+// GSI1 (GSI1PK, GSI1SK, all attributes projected) serves the lists the base
+// table cannot. Every access is a GetItem, a Query or a write: never a Scan.
 //
-//	item type      PK                            SK        GSI1PK / GSI1SK                    GSI2PK / GSI2SK                             GSI3PK / GSI3SK
-//	provider       PROVIDER#<id>                 PROVIDER  PROVIDERS / <createdAt>#<id>       -                                           -
-//	name marker    UNIQUE#PROVIDER_NAME#<lower>  UNIQUE    -                                  -                                           -
-//	authorization  AUTHZ#<id>                    AUTHZ     -                                  -                                           -
-//	audit entry    AUDIT#<id>                    AUDIT     AUDIT#<shard> / <timestamp>#<id>   AUDIT#PROVIDER#<providerId> / <timestamp>#<id>  AUDIT#USER#<userId> / <timestamp>#<id>
+//	item type           PK                            SK                  GSI1PK / GSI1SK
+//	provider            PROVIDER#<id>                 PROVIDER            PROVIDERS / <createdAt>#<id>
+//	name marker         UNIQUE#PROVIDER_NAME#<lower>  UNIQUE              -
+//	authorization       AUTHZ#<id>                    AUTHZ               USER#<userId> / AUTHZ#<createdAt>#<id>
+//	audit entry         AUDIT#<shard>                 <timestamp>#<id>    -
+//	  by provider copy  AUDIT#PROVIDER#<providerId>   <timestamp>#<id>    -
+//	  by user copy      AUDIT#USER#<userId>           <timestamp>#<id>    -
 //
 // What each serves:
 //   - provider: get by id; list in creation order (GSI1, ascending).
 //   - name marker: case-insensitive name uniqueness (attribute_not_exists in
 //     the registering transaction).
-//   - authorization: get by id; TTL purge at purgeAt = expiresAt + retention.
-//   - audit entry: the trail newest first (GSI1, descending, merged across
-//     auditShards partitions); by provider (GSI2); by user (GSI3); by
-//     provider and user (GSI3, filtered on providerId); a time range is a
-//     key condition on the sort key of whichever index serves the filter.
+//   - authorization: get by id; a user's grants (GSI1); TTL purge at
+//     purgeAt = expiresAt + retention.
+//   - audit entry: the trail newest first, merged across auditShards
+//     partitions; a provider's or a user's entries from their copy (a user's
+//     filtered on providerId when both are asked for: one user's entries are
+//     few); a time range is a condition on SK.
 //
-// Audit writes are spread over auditShards partitions of GSI1 (an entry's
-// shard derives from its id), so no one partition key takes every entry:
-// DynamoDB caps a partition at 1,000 writes/s, so the trail takes about
-// auditShards x 1,000 entries/s. An unfiltered page costs auditShards
-// Queries, run in parallel. A single provider's or user's partition takes
-// 1,000 entries/s.
+// Why audit entries are copied rather than indexed: DynamoDB Local (3.3.0)
+// stops TTL deletions altogether on a table with more than one GSI, and
+// deletes only items that are in its one GSI; a second and third GSI would
+// make expiry untestable locally. A copy costs the same write capacity as a
+// GSI's replica, and keeps every read on the base table, strongly
+// consistent. Every item carrying purgeAt that must expire locally is in
+// GSI1 (authorizations); audit copies expire in AWS all the same.
+//
+// Audit writes are spread over auditShards partitions (an entry's shard
+// derives from its id), so no one partition key takes every entry: DynamoDB
+// caps a partition at 1,000 writes/s, so the trail takes about auditShards x
+// 1,000 entries/s, and a single provider's or user's copies 1,000/s. An
+// unfiltered page costs auditShards Queries, run in parallel; a filtered page
+// one Query.
 //
 // The stream's event source mapping passes only PROVIDER# and AUTHZ# keys to
 // the audit function (FilterCriteria in template.yaml, and a guard in
@@ -43,22 +53,14 @@ const (
 	attrSK     = "SK"
 	attrGSI1PK = "GSI1PK"
 	attrGSI1SK = "GSI1SK"
-	attrGSI2PK = "GSI2PK"
-	attrGSI2SK = "GSI2SK"
-	attrGSI3PK = "GSI3PK"
-	attrGSI3SK = "GSI3SK"
 	// attrPurgeAt is the table's TTL attribute (epoch seconds).
 	attrPurgeAt = "purgeAt"
 	// attrKind names the item type, for readers of raw items and stream images.
 	attrKind = "kind"
 )
 
-// Index names.
-const (
-	gsi1 = "GSI1"
-	gsi2 = "GSI2"
-	gsi3 = "GSI3"
-)
+// gsi1 is the name of the list index.
+const gsi1 = "GSI1"
 
 // auditShards is how many GSI1 partitions the audit trail spreads over.
 // Changing it orphans no entry only if readers query the old shards too:
@@ -74,7 +76,6 @@ const (
 
 	providerSK      = "PROVIDER"
 	authorizationSK = "AUTHZ"
-	auditSK         = "AUDIT"
 	uniqueSK        = "UNIQUE"
 
 	providersPartition = "PROVIDERS"
@@ -90,7 +91,7 @@ const (
 
 func providerPK(id string) string      { return ProviderPrefix + id }
 func authorizationPK(id string) string { return AuthorizationPrefix + id }
-func auditPK(id string) string         { return AuditPrefix + id }
+func userPartition(id string) string   { return "USER#" + id }
 
 // auditShardPK is the GSI1 partition of the audit entry with id. Ids are
 // base32 of a hash, so their first character spreads evenly.

@@ -22,9 +22,9 @@ import (
 // audit trail. A page runs one Query per source that is not yet exhausted,
 // in parallel, and its cursor records each source's position.
 
-// source is one partition of one index.
+// source is one partition of the table or of one index.
 type source struct {
-	index     string
+	index     string // "" for the base table
 	pkAttr    string
 	skAttr    string
 	partition string
@@ -176,12 +176,14 @@ func (s *Store) querySource(ctx context.Context, q *listQuery, i int, from posit
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.cfg.Table),
-		IndexName:                 aws.String(src.index),
 		KeyConditionExpression:    aws.String(cond),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 		ScanIndexForward:          aws.Bool(q.forward),
 		Limit:                     aws.Int32(int32(n)),
+	}
+	if src.index != "" {
+		in.IndexName = aws.String(src.index)
 	}
 	if q.filter != "" {
 		in.FilterExpression = aws.String(q.filter)

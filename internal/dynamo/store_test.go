@@ -239,6 +239,27 @@ func TestCreateAuthorization(t *testing.T) {
 	}
 }
 
+// A grant stored already expired stays a retention window from storage.
+func TestCreateAuthorization_AlreadyExpiredKeepsItsRetention(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	a := newAuthorization(p.ID)
+	a.ExpiresAt = f.now.AddDate(-1, 0, 0)
+	if err := f.store.CreateAuthorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.FormatInt(f.now.Add(dynamo.DefaultAuthorizationRetention).Unix(), 10)
+	for _, it := range testenv.Items(t, f.db, f.table) {
+		if it["PK"].(*types.AttributeValueMemberS).Value == "AUTHZ#"+a.ID {
+			if got := it["purgeAt"].(*types.AttributeValueMemberN).Value; got != want {
+				t.Errorf("purgeAt = %s, want %s (stored + 30 days)", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("authorization not stored")
+}
+
 func TestCreateAuthorization_UnknownProvider(t *testing.T) {
 	f := mustFixture(t)
 	err := f.store.CreateAuthorization(context.Background(), newAuthorization("nope"))
@@ -309,8 +330,9 @@ func TestPutAuditEntries_IdempotentAndNewestFirst(t *testing.T) {
 			t.Fatalf("put = %d, %v", n, err)
 		}
 	}
-	if got := f.calls.Take()["DynamoDB.BatchWriteItem"]; got != 6 {
-		t.Errorf("BatchWriteItem calls = %d, want 6", got)
+	// 60 entries with a provider and a user are 180 items: 8 calls of 25.
+	if got := f.calls.Take()["DynamoDB.BatchWriteItem"]; got != 16 {
+		t.Errorf("BatchWriteItem calls = %d, want 16", got)
 	}
 	var got []string
 	page := passport.Page{Limit: 200}

@@ -222,11 +222,11 @@ func TestTemplateTableDefinition(t *testing.T) {
 		{"TableName", aws.ToString(create.TableName), "passport-test"},
 		{"BillingMode", create.BillingMode, types.BillingModePayPerRequest},
 		{"AttributeDefinitions", create.AttributeDefinitions, []types.AttributeDefinition{
-			attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK"), attr("GSI2PK"), attr("GSI2SK"), attr("GSI3PK"), attr("GSI3SK"),
+			attr("PK"), attr("SK"), attr("GSI1PK"), attr("GSI1SK"),
 		}},
 		{"KeySchema", create.KeySchema, []types.KeySchemaElement{key("PK", types.KeyTypeHash), key("SK", types.KeyTypeRange)}},
 		{"GlobalSecondaryIndexes", create.GlobalSecondaryIndexes, []types.GlobalSecondaryIndex{
-			gsi("GSI1"), gsi("GSI2"), gsi("GSI3"),
+			gsi("GSI1"),
 		}},
 		{"LocalSecondaryIndexes", create.LocalSecondaryIndexes, []types.LocalSecondaryIndex(nil)},
 		{"StreamSpecification", create.StreamSpecification, &types.StreamSpecification{
