@@ -14,24 +14,33 @@ LOCAL     = $(GO) build -o .cache/bin/passport-local ./cmd/passport-local && .ca
 FUNCTIONS = ListProvidersFunction:list-providers \
             RegisterProviderFunction:register-provider \
             CreateAuthorizationFunction:create-authorization \
+            ReadTokenFunction:read-token \
             ListAuditFunction:list-audit \
             FallbackFunction:fallback \
             AuditStreamFunction:audit-stream
 
-.PHONY: run test vet lint build deploy clean
+.PHONY: replay-audit run test bench coldstart vet lint build deploy clean
 
-## run: serve the whole API on http://localhost:3000 (PORT overrides) with DynamoDB Local, local-kms and the audit stream
+## run: serve the whole API on http://localhost:3000 (PORT overrides) with DynamoDB Local, local-kms and the audit stream (LAMBDA=rie: through the built binaries under the Lambda Runtime Interface Emulator)
 run:
-	$(LOCAL) run
+	$(LOCAL) run $(if $(LAMBDA),-lambda=$(LAMBDA))
 
 ## test: start DynamoDB Local and local-kms, then run every test with the race detector
 test:
 	$(LOCAL) exec -- $(GO) test -race -count=1 ./...
 
+## bench: start DynamoDB Local and local-kms, measure every request, change and cold start beside its floor, print one table and write it into docs/performance.md (BENCHFLAGS=-quick for a smoke run)
+bench:
+	$(GO) build -o .cache/bin/passport-bench ./cmd/passport-bench && .cache/bin/passport-bench -doc docs/performance.md $(BENCHFLAGS)
+
+## coldstart: each function's init and first invocation under the Lambda Runtime Interface Emulator beside a hello-world Lambda (table in docs/operations.md; COLDSTART_RUNS=7)
+coldstart:
+	$(LOCAL) exec -- $(GO) run ./internal/lambdarie/coldstart -n $(or $(COLDSTART_RUNS),7)
+
 ## vet: go vet and gofmt
 vet:
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: the files above need formatting"; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
 
 ## lint: vet plus cfn-lint of template.yaml
 lint: vet
@@ -44,6 +53,10 @@ build:
 		echo "build functions/$$dir"; \
 		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(GOFLAGS_LAMBDA) -o bin/$$dir/bootstrap ./functions/$$dir || exit 1; \
 	done
+
+## replay-audit: replay audit batches the audit function gave up on: locally from .cache/audit-failures.jsonl while `make run` runs, or in AWS with QUEUE_URL=<AuditFailureQueueUrl> (and TABLE_NAME)
+replay-audit:
+	$(GO) run ./cmd/passport-replay $(if $(QUEUE_URL),-queue-url $(QUEUE_URL),-file .cache/audit-failures.jsonl -env .cache/local.env)
 
 ## deploy: sam build and sam deploy with samconfig.toml's ENV (dev or prod)
 deploy:

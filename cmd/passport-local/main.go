@@ -3,8 +3,15 @@
 // HTTP API gateway in front of the functions and the stream poller feeding
 // the audit function.
 //
-//	passport-local run [-addr 127.0.0.1:3000] [-template template.yaml]
+//	passport-local run [-addr 127.0.0.1:3000] [-template template.yaml] [-lambda go|rie] [JWT mode flags]
 //	passport-local exec -- CMD ARGS...
+//	passport-local token [-scope SCOPE]... [-sub SUBJECT] [-ttl 1h]
+//
+// By default the local gateway lets every request through, as it binds
+// 127.0.0.1. JWT mode (-jwt-issuer or -jwt-dev-key, or PASSPORT_JWT_ISSUER /
+// PASSPORT_JWT_DEV_KEY) checks bearer tokens exactly as the deployed API's
+// JWT authorizer does, with the routes' scopes from template.yaml; token
+// mints tokens for the local development key.
 package main
 
 import (
@@ -19,6 +26,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +48,8 @@ func main() {
 		err = run(os.Args[2:])
 	case "exec":
 		code, err = execCmd(os.Args[2:])
+	case "token":
+		err = tokenCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -51,7 +61,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: passport-local run [-addr HOST:PORT] [-template PATH] [-table NAME]\n       passport-local exec -- CMD [ARGS...]")
+	fmt.Fprintln(os.Stderr, "usage: passport-local run [-addr HOST:PORT] [-template PATH] [-table NAME] [-lambda go|rie] [-jwt-issuer URL -jwt-audience AUD [-jwks-url URL] | -jwt-dev-key PATH]\n       passport-local exec -- CMD [ARGS...]\n       passport-local token [-key PATH] [-scope SCOPE]... [-sub SUBJECT] [-ttl DURATION] [-iss ISSUER] [-aud AUDIENCE]")
 	os.Exit(2)
 }
 
@@ -73,6 +83,9 @@ func run(args []string) error {
 	tmplPath := fs.String("template", filepath.Join(root, "template.yaml"), "SAM template")
 	fs.StringVar(&table, "table", table, "DynamoDB table name (TABLE overrides the default)")
 	failures := fs.String("failures", filepath.Join(root, ".cache", "audit-failures.jsonl"), "file receiving OnFailure messages of the stream mapping")
+	var jwt jwtSettings
+	jwt.flags(fs)
+	lambdaMode := lambdaFlag(fs)
 	fs.Parse(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -105,11 +118,25 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	local, err := app.NewLocal(ctx, tmpl, awsCfg, app.LocalOptions{
-		Table: table, KMSKeyID: keyID, FailuresFile: *failures, Logger: log,
-	})
+	opts := app.LocalOptions{Table: table, KMSKeyID: keyID, FailuresFile: *failures, Logger: log}
+	functions, functionsDesc, stopFunctions, err := startFunctions(ctx, *lambdaMode, tmpl, opts, root)
 	if err != nil {
 		return err
+	}
+	defer stopFunctions()
+	opts.Functions = functions
+	local, err := app.NewLocal(ctx, tmpl, awsCfg, opts)
+	if err != nil {
+		return err
+	}
+
+	authDesc := "none: every request passes (the deployed API takes AWS_IAM or JWT callers only)"
+	if jwt.enabled() {
+		auth, desc, err := jwt.authorizer(ctx, tmpl, log)
+		if err != nil {
+			return err
+		}
+		local.Gateway.Auth, authDesc = auth, desc
 	}
 
 	ln, err := net.Listen("tcp", addr)
@@ -121,10 +148,18 @@ func run(args []string) error {
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- local.RunPollers(ctx) }()
 
+	envFile := filepath.Join(root, ".cache", "local.env")
+	if err := writeLocalEnv(envFile, st, table, keyID); err != nil {
+		return err
+	}
+	defer os.Remove(envFile)
+
 	fmt.Printf("Passport API:      http://%s\n", ln.Addr())
 	fmt.Printf("DynamoDB:          %s (table %s)\n", st.DynamoDBEndpoint, table)
 	fmt.Printf("KMS:               %s (key %s)\n", st.KMSEndpoint, keyID)
 	fmt.Printf("Stream consumers:  %v (OnFailure -> %s)\n", local.Consumers, *failures)
+	fmt.Printf("Auth:              %s\n", authDesc)
+	fmt.Printf("Functions:         %s\n", functionsDesc)
 	for _, r := range local.Routes {
 		fmt.Printf("  %-40s -> %s\n", r.RouteKey(), r.FunctionID)
 	}
@@ -200,4 +235,19 @@ func execCmd(args []string) (int, error) {
 		return 1, err
 	}
 	return 0, nil
+}
+
+// writeLocalEnv records where the running stack is, for tools that work on
+// it while it runs (passport-replay -env .cache/local.env).
+func writeLocalEnv(path string, st *localstack.Stack, table, keyID string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("# written by passport-local run; removed when it stops\n")
+	for k, v := range st.Env() {
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	fmt.Fprintf(&b, "TABLE_NAME=%s\nKMS_KEY_ID=%s\n", table, keyID)
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/passport-oss/passport/internal/dynamo"
 	"github.com/passport-oss/passport/internal/httpapi"
 	"github.com/passport-oss/passport/internal/kmsenvelope"
+	"github.com/passport-oss/passport/internal/metrics"
 	"github.com/passport-oss/passport/internal/passport"
 )
 
@@ -39,6 +41,9 @@ type Config struct {
 	AuthorizationRetention time.Duration
 	AuditRetention         time.Duration
 	LogLevel               slog.Level
+	// LogOutput receives the JSON logs; os.Stdout (Lambda's log stream)
+	// when nil. Not read from the environment: tests set it to read logs.
+	LogOutput io.Writer
 }
 
 // LoadConfig reads the configuration:
@@ -102,7 +107,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 // NewWithAWS is New with a given SDK config.
 func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
-	a := &App{cfg: cfg, aws: awsCfg, logger: NewLogger(os.Stdout, cfg.LogLevel)}
+	logs := cfg.LogOutput
+	if logs == nil {
+		logs = os.Stdout
+	}
+	a := &App{cfg: cfg, aws: awsCfg, logger: NewLogger(logs, cfg.LogLevel)}
 	storeCfg := dynamo.Config{
 		Table:                  cfg.Table,
 		AuthorizationRetention: cfg.AuthorizationRetention,
@@ -113,7 +122,7 @@ func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("token envelope: %w", err)
 		}
-		storeCfg.Sealer = sealer{env}
+		storeCfg.Sealer, storeCfg.Opener = vault{env}, vault{env}
 	}
 	a.store = dynamo.New(dynamodb.NewFromConfig(awsCfg), storeCfg)
 	return a, nil
@@ -122,8 +131,8 @@ func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
 // Logger returns the app's structured logger.
 func (a *App) Logger() *slog.Logger { return a.logger }
 
-// needsKMS lists the functions that seal tokens.
-var needsKMS = map[string]bool{"CreateAuthorizationFunction": true}
+// needsKMS lists the functions that seal or open tokens.
+var needsKMS = map[string]bool{"CreateAuthorizationFunction": true, "ReadTokenFunction": true}
 
 // APIHandler returns the net/http handler of the API function functionID
 // (a logical id in template.yaml).
@@ -132,7 +141,11 @@ func (a *App) APIHandler(functionID string) (http.Handler, error) {
 		return nil, fmt.Errorf("%s: KMS_KEY_ID is required", functionID)
 	}
 	srv := &httpapi.Server{Providers: a.store, Authorizations: a.store, Audit: a.store, Logger: a.logger}
-	return srv.Handler(functionID)
+	h, err := srv.Handler(functionID)
+	if err != nil {
+		return nil, err
+	}
+	return metrics.Requests(os.Stdout, h), nil // EMF: requests, 4xx, 5xx, latency per route
 }
 
 // APIFunction is the Lambda handler of the API function functionID: its
@@ -185,14 +198,23 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// sealer adapts the KMS envelope to the store, turning KMS outages into the
+// vault adapts the KMS envelope to the store, turning KMS outages into the
 // 503 a caller can retry.
-type sealer struct{ env *kmsenvelope.Envelope }
+type vault struct{ env *kmsenvelope.Envelope }
 
-func (s sealer) Seal(ctx context.Context, plaintext []byte, encCtx map[string]string) ([]byte, error) {
-	blob, err := s.env.Seal(ctx, plaintext, encCtx)
+func (v vault) Seal(ctx context.Context, plaintext []byte, encCtx map[string]string) ([]byte, error) {
+	blob, err := v.env.Seal(ctx, plaintext, encCtx)
+	return blob, keyServiceError(err)
+}
+
+func (v vault) Open(ctx context.Context, blob []byte, encCtx map[string]string) ([]byte, error) {
+	plaintext, err := v.env.Open(ctx, blob, encCtx)
+	return plaintext, keyServiceError(err)
+}
+
+func keyServiceError(err error) error {
 	if errors.Is(err, kmsenvelope.ErrUnavailable) {
-		return nil, &passport.Error{Code: passport.EUNAVAILABLE, Message: "The key service is temporarily unavailable; retry shortly."}
+		return &passport.Error{Code: passport.EUNAVAILABLE, Message: "The key service is temporarily unavailable; retry shortly."}
 	}
-	return blob, err
+	return err
 }

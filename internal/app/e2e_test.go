@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -33,11 +34,21 @@ type stack struct {
 
 func mustStack(t *testing.T) *stack {
 	t.Helper()
+	return mustStackWith(t, app.LocalOptions{})
+}
+
+// mustStackWith is mustStack with options; Table and KMSKeyID are set here.
+func mustStackWith(t *testing.T, opts app.LocalOptions) *stack {
+	t.Helper()
 	db := testenv.DynamoDB(t)
 	_, keyID := testenv.KMS(t)
 	table := "passport-e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + fmt.Sprint(time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
-	local, err := app.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), app.LocalOptions{Table: table, KMSKeyID: keyID})
+	opts.Table, opts.KMSKeyID = table, keyID
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	local, err := app.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +187,7 @@ func TestReferenceExamples(t *testing.T) {
 	entries := s.mustAudit(t, 2)
 	anonymous := map[string]any{"type": "anonymous", "id": "anonymous"}
 	checkFields(t, "newest audit entry", entries[0], map[string]any{
-		"id": "<id>", "action": "authorization.created", "providerId": providerID, "userId": "user-abc",
+		"id": "<id>", "action": "authorization.created", "authorizationId": authz["id"], "providerId": providerID, "userId": "user-abc",
 		"timestamp": authz["createdAt"], "actor": anonymous, "request": "<any>",
 	})
 	checkFields(t, "oldest audit entry", entries[1], map[string]any{
@@ -285,7 +296,7 @@ func TestTTLPurgeIsAuditedAsExpired(t *testing.T) {
 		byAction[e["action"].(string)] = e
 	}
 	checkFields(t, "expiry entry", byAction["authorization.expired"], map[string]any{
-		"id": "<id>", "action": "authorization.expired", "providerId": providerID, "userId": "user-ttl",
+		"id": "<id>", "action": "authorization.expired", "authorizationId": a.ID, "providerId": providerID, "userId": "user-ttl",
 		"timestamp": "<time>", "actor": map[string]any{"type": "service", "id": "dynamodb"},
 	})
 	if byAction["authorization.created"] == nil || byAction["provider.created"] == nil {

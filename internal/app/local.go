@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -23,6 +24,14 @@ type LocalOptions struct {
 	// FailuresFile receives the stream mapping's OnFailure messages.
 	FailuresFile string
 	Logger       *slog.Logger
+	// Functions, when set, supplies the handlers instead of this process
+	// (passport-local run -lambda=rie: RIEFunctions, the built binaries).
+	Functions Functions
+	// LogOutput, when set, receives every function's logs (tests read them).
+	LogOutput io.Writer
+	// WrapStream, when set, wraps each stream function as the pollers invoke
+	// it: tests use it to inject the faults a real consumer meets.
+	WrapStream func(localstack.StreamFunc) localstack.StreamFunc
 }
 
 // Local is the whole API as `make run` serves it: every route of the
@@ -64,7 +73,12 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 		if fns[r.FunctionID] != nil {
 			continue
 		}
-		if fns[r.FunctionID], err = apps[r.FunctionID].APIFunction(r.FunctionID); err != nil {
+		if opts.Functions != nil {
+			fns[r.FunctionID], err = opts.Functions.API(r.FunctionID)
+		} else {
+			fns[r.FunctionID], err = apps[r.FunctionID].APIFunction(r.FunctionID)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -81,6 +95,14 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 		pc := localstack.PollerConfigFromMapping(m)
 		pc.Streams, pc.StreamARN, pc.Region = streams, streamARN, awsCfg.Region
 		pc.Invoke = apps[id].AuditFunction()
+		if opts.WrapStream != nil {
+			pc.Invoke = opts.WrapStream(pc.Invoke)
+		}
+		if opts.Functions != nil {
+			if pc.Invoke, err = opts.Functions.Stream(id); err != nil {
+				return nil, err
+			}
+		}
 		if opts.FailuresFile != "" {
 			pc.OnFailure = localstack.AppendFailureFile(opts.FailuresFile)
 		}
@@ -123,6 +145,7 @@ func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptio
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", id, err)
 		}
+		cfg.LogOutput = opts.LogOutput
 		if apps[id], err = NewWithAWS(cfg, awsCfg); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", id, err)
 		}

@@ -99,6 +99,11 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 		kind = dynamo.KindProvider
 	case strings.HasPrefix(pk, dynamo.AuthorizationPrefix):
 		kind = dynamo.KindAuthorization
+	case strings.HasPrefix(pk, dynamo.TokenReadPrefix):
+		if r.EventName != string(events.DynamoDBOperationTypeInsert) {
+			return nil, nil // the read's record expiring is no event
+		}
+		kind = dynamo.KindTokenRead
 	default:
 		return nil, nil
 	}
@@ -117,6 +122,10 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 	case dynamo.KindProvider:
 		e.ProviderID = stringAttr(image, "id")
 	case dynamo.KindAuthorization:
+		e.AuthorizationID = stringAttr(image, "id")
+		e.ProviderID, e.UserID = stringAttr(image, "providerId"), stringAttr(image, "userId")
+	case dynamo.KindTokenRead:
+		e.AuthorizationID = stringAttr(image, "authorizationId")
 		e.ProviderID, e.UserID = stringAttr(image, "providerId"), stringAttr(image, "userId")
 	}
 	if e.ProviderID == "" {
@@ -152,6 +161,9 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 // an eventName the SDK does not know (its TTL deletions carry no identity).
 func actionOf(r *events.DynamoDBEventRecord, kind string) (string, error) {
 	byTTL := r.UserIdentity != nil && r.UserIdentity.PrincipalID == "dynamodb.amazonaws.com"
+	if kind == dynamo.KindTokenRead {
+		return passport.ActionTokenRead, nil
+	}
 	switch r.EventName {
 	case string(events.DynamoDBOperationTypeInsert):
 		return kind + ".created", nil

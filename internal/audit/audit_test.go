@@ -1,10 +1,12 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,5 +212,38 @@ func TestHandle_PoisonRecordStopsTheBatchThere(t *testing.T) {
 	}
 	if n := len(f.entries(t)); n != 1 {
 		t.Fatalf("entries = %d, want 1 (the record before the poison one)", n)
+	}
+}
+
+// One structured line per batch, with its counts and lag, and nothing of the
+// item images.
+func TestHandle_LogsOneLinePerBatch(t *testing.T) {
+	f := mustStore(t)
+	var logs bytes.Buffer
+	h := &audit.Handler{Writer: f.store, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	if _, err := h.Handle(context.Background(), mustEvent(t)); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("log lines = %d, want 1: %s", len(lines), logs.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"msg": "audit batch", "records": 6.0, "written": 5.0, "skipped": 1.0, "failed": false}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if _, ok := got["lagMs"].(float64); !ok {
+		t.Errorf("no lagMs in %v", got)
+	}
+	for _, secret := range []string{"tokenCiphertext", "clientId", "Iv1.", "redirectUri"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log line holds %q: %s", secret, logs.String())
+		}
 	}
 }

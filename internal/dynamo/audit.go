@@ -85,12 +85,13 @@ func (s *Store) ListAuditEntries(ctx context.Context, filter passport.AuditFilte
 
 func auditEntryFromItem(it item) *passport.AuditEntry {
 	return &passport.AuditEntry{
-		ID:         getS(it, "id"),
-		Action:     getS(it, "action"),
-		ProviderID: getS(it, "providerId"),
-		UserID:     getS(it, "userId"),
-		Timestamp:  getTime(it, "timestamp"),
-		Actor:      passport.Actor{Type: getS(it, attrActorType), ID: getS(it, attrActorID)},
+		ID:              getS(it, "id"),
+		Action:          getS(it, "action"),
+		AuthorizationID: getS(it, "authorizationId"),
+		ProviderID:      getS(it, "providerId"),
+		UserID:          getS(it, "userId"),
+		Timestamp:       getTime(it, "timestamp"),
+		Actor:           passport.Actor{Type: getS(it, attrActorType), ID: getS(it, attrActorID)},
 		Request: passport.RequestInfo{
 			ID:        getS(it, attrRequestID),
 			SourceIP:  getS(it, attrSourceIP),
@@ -174,6 +175,9 @@ func (s *Store) auditItems(e *passport.AuditEntry) []item {
 			"action":    attrS(e.Action),
 			"timestamp": attrTime(e.Timestamp),
 			attrPurgeAt: attrN(e.Timestamp.Add(s.cfg.AuditRetention).Unix()),
+		}
+		if e.AuthorizationID != "" {
+			it["authorizationId"] = attrS(e.AuthorizationID)
 		}
 		if e.ProviderID != "" {
 			it["providerId"] = attrS(e.ProviderID)

@@ -11,6 +11,7 @@ import "strconv"
 //	provider            PROVIDER#<id>                 PROVIDER            PROVIDERS / <createdAt>#<id>
 //	name marker         UNIQUE#PROVIDER_NAME#<lower>  UNIQUE              -
 //	authorization       AUTHZ#<id>                    AUTHZ               USER#<userId> / AUTHZ#<createdAt>#<id>
+//	token read record   TOKENREAD#<id>                TOKENREAD           -
 //	audit entry         AUDIT#<shard>                 <timestamp>#<id>    -
 //	  by provider copy  AUDIT#PROVIDER#<providerId>   <timestamp>#<id>    -
 //	  by user copy      AUDIT#USER#<userId>           <timestamp>#<id>    -
@@ -21,6 +22,8 @@ import "strconv"
 //     the registering transaction).
 //   - authorization: get by id; a user's grants (GSI1); TTL purge at
 //     purgeAt = expiresAt + retention.
+//   - token read record: written by every token read, so that its stream
+//     record becomes the read's audit entry; purged by TTL after a day.
 //   - audit entry: the trail newest first, merged across auditShards
 //     partitions; a provider's or a user's entries from their copy (a user's
 //     filtered on providerId when both are asked for: one user's entries are
@@ -41,8 +44,8 @@ import "strconv"
 // unfiltered page costs auditShards Queries, run in parallel; a filtered page
 // one Query.
 //
-// The stream's event source mapping passes only PROVIDER# and AUTHZ# keys to
-// the audit function (FilterCriteria in template.yaml, and a guard in
+// The stream's event source mapping passes only PROVIDER#, AUTHZ# and
+// TOKENREAD# keys to the audit function (FilterCriteria in template.yaml, and a guard in
 // internal/audit), so audit items and markers never make audit items.
 // Timestamps in sort keys are fixed-width UTC with milliseconds, so their
 // string order is their time order.
@@ -71,12 +74,14 @@ const auditShards = 4
 const (
 	ProviderPrefix      = "PROVIDER#"
 	AuthorizationPrefix = "AUTHZ#"
+	TokenReadPrefix     = "TOKENREAD#"
 	AuditPrefix         = "AUDIT#"
 	UniquePrefix        = "UNIQUE#"
 
 	providerSK      = "PROVIDER"
 	authorizationSK = "AUTHZ"
 	uniqueSK        = "UNIQUE"
+	tokenReadSK     = "TOKENREAD"
 
 	providersPartition = "PROVIDERS"
 )
@@ -87,6 +92,7 @@ const (
 	KindAuthorization = "authorization"
 	KindAudit         = "audit"
 	KindUnique        = "unique"
+	KindTokenRead     = "token_read"
 )
 
 func providerPK(id string) string      { return ProviderPrefix + id }

@@ -21,6 +21,8 @@ import (
 
 // DB is the part of *dynamodb.Client the store uses.
 type DB interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
@@ -34,6 +36,13 @@ type TokenSealer interface {
 	Seal(ctx context.Context, plaintext []byte, encryptionContext map[string]string) ([]byte, error)
 }
 
+// TokenOpener decrypts a token sealed by a TokenSealer under the same
+// encryption context. Like TokenSealer's, its errors are passed on as they
+// are.
+type TokenOpener interface {
+	Open(ctx context.Context, sealed []byte, encryptionContext map[string]string) ([]byte, error)
+}
+
 // Config configures a Store.
 type Config struct {
 	Table string
@@ -44,6 +53,8 @@ type Config struct {
 	AuditRetention time.Duration
 	// Sealer encrypts tokens. Required to create authorizations.
 	Sealer TokenSealer
+	// Opener decrypts tokens. Required to read them.
+	Opener TokenOpener
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }

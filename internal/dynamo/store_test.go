@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -36,9 +37,11 @@ func mustFixture(t *testing.T) *fixture {
 	testenv.Require(t, "AWS_ENDPOINT_URL_DYNAMODB")
 	db := dynamodb.NewFromConfig(cfg)
 	f := &fixture{db: db, table: testenv.NewTable(t, db), calls: calls, now: time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)}
+	vault := mustSealer(t)
 	f.store = dynamo.New(db, dynamo.Config{
 		Table:  f.table,
-		Sealer: mustSealer(t),
+		Sealer: vault,
+		Opener: vault.(dynamo.TokenOpener),
 		Now:    func() time.Time { return f.now },
 	})
 	calls.Take()
@@ -348,5 +351,87 @@ func TestPutAuditEntries_IdempotentAndNewestFirst(t *testing.T) {
 	}
 	if e := list[0]; e.Action != passport.ActionAuthorizationCreated || e.UserID != "u59" || !e.Timestamp.Equal(f.now.Add(59*time.Second)) {
 		t.Errorf("entry = %+v", e)
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	a := newAuthorization(p.ID)
+	if err := f.store.CreateAuthorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	f.calls.Take()
+	ctx := passport.NewContextWithCaller(context.Background(), passport.Caller{Actor: passport.Actor{Type: "user", ID: "agent-7"}})
+	got, err := f.store.ReadToken(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Token.Reveal() != "gho_xxxxxxxxxxxx" || got.ProviderID != p.ID || fmt.Sprint(got.Scopes) != "[repo user]" {
+		t.Errorf("read %+v token %q", got, got.Token.Reveal())
+	}
+	// One read, one write of the read's record, and at most one KMS call.
+	if calls := f.calls.Take(); calls["DynamoDB.GetItem"] != 1 || calls["DynamoDB.PutItem"] != 1 || calls["KMS.Decrypt"] > 1 || len(calls) > 3 {
+		t.Errorf("calls = %v", calls)
+	}
+	var record map[string]types.AttributeValue
+	for _, it := range testenv.Items(t, f.db, f.table) {
+		if strings.HasPrefix(it["PK"].(*types.AttributeValueMemberS).Value, dynamo.TokenReadPrefix) {
+			record = it
+		}
+	}
+	if record == nil || record["authorizationId"].(*types.AttributeValueMemberS).Value != a.ID || record["actorId"].(*types.AttributeValueMemberS).Value != "agent-7" {
+		t.Fatalf("token read record = %v", record)
+	}
+}
+
+func TestReadToken_Refusals(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	_, err := f.store.ReadToken(context.Background(), "unknown")
+	assertCode(t, err, passport.ENOTFOUND)
+
+	a := newAuthorization(p.ID)
+	if err := f.store.CreateAuthorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	f.now = a.ExpiresAt // the moment it expires
+	_, err = f.store.ReadToken(context.Background(), a.ID)
+	assertCode(t, err, passport.EEXPIRED)
+	for _, it := range testenv.Items(t, f.db, f.table) {
+		if strings.HasPrefix(it["PK"].(*types.AttributeValueMemberS).Value, dynamo.TokenReadPrefix) {
+			t.Error("a refused read wrote a read record")
+		}
+	}
+}
+
+// A sealed token copied onto another authorization does not open there.
+func TestReadToken_CiphertextBoundToItsAuthorization(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	a, b := newAuthorization(p.ID), newAuthorization(p.ID)
+	b.UserID = "someone-else"
+	for _, x := range []*passport.Authorization{a, b} {
+		if err := f.store.CreateAuthorization(context.Background(), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := func(id string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"PK": &types.AttributeValueMemberS{Value: "AUTHZ#" + id}, "SK": &types.AttributeValueMemberS{Value: "AUTHZ"}}
+	}
+	out, err := f.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.table, Key: key(a.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: &f.table, Key: key(b.ID),
+		UpdateExpression:          aws.String("SET tokenCiphertext = :c"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":c": out.Item["tokenCiphertext"]},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.store.ReadToken(context.Background(), b.ID); err == nil {
+		t.Fatalf("read %q from a copied ciphertext", got.Token.Reveal())
 	}
 }

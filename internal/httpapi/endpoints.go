@@ -116,17 +116,19 @@ func (s *Server) createAuthorization(w http.ResponseWriter, r *http.Request) {
 }
 
 type auditEntryJSON struct {
-	ID         string                `json:"id"`
-	Action     string                `json:"action"`
-	ProviderID string                `json:"providerId,omitempty"`
-	UserID     string                `json:"userId,omitempty"`
-	Timestamp  string                `json:"timestamp"`
-	Actor      *passport.Actor       `json:"actor,omitempty"`
-	Request    *passport.RequestInfo `json:"request,omitempty"`
+	ID              string                `json:"id"`
+	Action          string                `json:"action"`
+	AuthorizationID string                `json:"authorizationId,omitempty"`
+	ProviderID      string                `json:"providerId,omitempty"`
+	UserID          string                `json:"userId,omitempty"`
+	Timestamp       string                `json:"timestamp"`
+	Actor           *passport.Actor       `json:"actor,omitempty"`
+	Request         *passport.RequestInfo `json:"request,omitempty"`
 }
 
 func toAuditEntryJSON(e *passport.AuditEntry) auditEntryJSON {
-	out := auditEntryJSON{ID: e.ID, Action: e.Action, ProviderID: e.ProviderID, UserID: e.UserID, Timestamp: passport.FormatTime(e.Timestamp)}
+	out := auditEntryJSON{ID: e.ID, Action: e.Action, AuthorizationID: e.AuthorizationID, ProviderID: e.ProviderID,
+		UserID: e.UserID, Timestamp: passport.FormatTime(e.Timestamp)}
 	if e.Actor != (passport.Actor{}) {
 		out.Actor = &e.Actor
 	}
@@ -153,4 +155,28 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		data[i] = toAuditEntryJSON(e)
 	}
 	writeList(w, data, next)
+}
+
+// tokenJSON is the token read's answer: the one place besides the create
+// response where a token is returned.
+type tokenJSON struct {
+	Token     string   `json:"token"`
+	ExpiresAt string   `json:"expiresAt"`
+	Scopes    []string `json:"scopes"`
+	Status    string   `json:"status"`
+}
+
+// readToken serves GET /api/v1/passport/authorizations/{id}/token.
+func (s *Server) readToken(w http.ResponseWriter, r *http.Request) {
+	// The answer holds a secret: no cache along the way may keep it, error
+	// answers included.
+	w.Header().Set("Cache-Control", "no-store")
+	a, err := s.Authorizations.ReadToken(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.logger(), err)
+		return
+	}
+	writeData(w, http.StatusOK, tokenJSON{
+		Token: a.Token.Reveal(), ExpiresAt: passport.FormatTime(a.ExpiresAt), Scopes: a.Scopes, Status: a.Status(s.now()),
+	})
 }

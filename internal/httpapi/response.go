@@ -15,6 +15,7 @@ var statusOf = map[string]int{
 	passport.EUNAUTHORIZED: http.StatusUnauthorized,
 	passport.EFORBIDDEN:    http.StatusForbidden,
 	passport.ENOTFOUND:     http.StatusNotFound,
+	passport.EEXPIRED:      http.StatusGone,
 	passport.EMETHOD:       http.StatusMethodNotAllowed,
 	passport.ECONFLICT:     http.StatusConflict,
 	passport.ETOOLARGE:     http.StatusRequestEntityTooLarge,

@@ -3,21 +3,55 @@
 // in the local stack.
 package httpapi
 
-// Route is one API route and the Lambda function (its logical id in
-// template.yaml) that serves it.
+import "strings"
+
+// Route is one API route, the Lambda function (its logical id in
+// template.yaml) that serves it, and the JWT scope a caller needs for it.
 type Route struct {
 	Method     string
 	Path       string
 	FunctionID string
+	// Scope is the route's AuthorizationScopes in template.yaml: under the
+	// JWT authorizer a token must hold it. Under AWS_IAM the caller's
+	// execute-api:Invoke on the route decides instead (README, Access
+	// control).
+	Scope string
 }
 
 // Routes is the API's route table. template.yaml declares the same routes,
-// one HttpApi event each; a test keeps the two in step.
+// one HttpApi event each; tests keep the two in step, scopes included.
 var Routes = []Route{
-	{"GET", "/api/v1/passport/providers", "ListProvidersFunction"},
-	{"POST", "/api/v1/passport/providers", "RegisterProviderFunction"},
-	{"POST", "/api/v1/passport/authorizations", "CreateAuthorizationFunction"},
-	{"GET", "/api/v1/passport/audit", "ListAuditFunction"},
+	{"GET", "/api/v1/passport/providers", "ListProvidersFunction", "passport/providers.read"},
+	{"POST", "/api/v1/passport/providers", "RegisterProviderFunction", "passport/providers.write"},
+	{"POST", "/api/v1/passport/authorizations", "CreateAuthorizationFunction", "passport/authorizations.write"},
+	{"GET", "/api/v1/passport/authorizations/{id}/token", "ReadTokenFunction", "passport/tokens.read"},
+	{"GET", "/api/v1/passport/audit", "ListAuditFunction", "passport/audit.read"},
+}
+
+// match reports whether path matches the route's path, where a segment
+// "{name}" matches any one non-empty segment, and returns those segments.
+func (rt Route) match(path string) (map[string]string, bool) {
+	want, got := strings.Split(rt.Path, "/"), strings.Split(path, "/")
+	if len(want) != len(got) {
+		return nil, false
+	}
+	var params map[string]string
+	for i, w := range want {
+		if strings.HasPrefix(w, "{") && strings.HasSuffix(w, "}") {
+			if got[i] == "" {
+				return nil, false
+			}
+			if params == nil {
+				params = map[string]string{}
+			}
+			params[w[1:len(w)-1]] = got[i]
+			continue
+		}
+		if w != got[i] {
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 // FallbackFunctionID serves the gateway's $default route: every request no

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
 	"github.com/passport-oss/passport/internal/passport"
@@ -52,6 +53,8 @@ func (s *Server) endpoint(functionID string) http.HandlerFunc {
 		return s.createAuthorization
 	case "ListAuditFunction":
 		return s.listAudit
+	case "ReadTokenFunction":
+		return s.readToken
 	}
 	panic("httpapi: route table names unknown function " + functionID)
 }
@@ -78,11 +81,16 @@ func (s *Server) serve(routes []Route) http.Handler {
 		}()
 		r = r.WithContext(passport.NewContextWithCaller(r.Context(), callerOf(r)))
 		for i, rt := range routes {
-			if rt.Method == r.Method && rt.Path == r.URL.Path {
-				route = rt.Method + " " + rt.Path
-				endpoints[i](rec, r)
-				return
+			params, ok := rt.match(r.URL.Path)
+			if !ok || rt.Method != r.Method {
+				continue
 			}
+			for name, v := range params {
+				r.SetPathValue(name, v)
+			}
+			route = rt.Method + " " + rt.Path
+			endpoints[i](rec, r)
+			return
 		}
 		s.fallback(rec, r)
 	})
@@ -93,7 +101,7 @@ func (s *Server) serve(routes []Route) http.Handler {
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
 	var allow []string
 	for _, rt := range Routes {
-		if rt.Path == r.URL.Path {
+		if _, ok := rt.match(r.URL.Path); ok {
 			allow = append(allow, rt.Method)
 		}
 	}
@@ -123,11 +131,18 @@ func (s *Server) now() time.Time {
 }
 
 // logRequest writes the one log line of a request. It names the route, not
-// the query, and nothing of the body: no secret can reach it.
+// the query, and nothing of the body: no secret can reach it. The caller is
+// the identity the gateway's authorizer vouched for (JWT sub, IAM ARN);
+// requestId is the gateway's, awsRequestId the Lambda invocation's.
 func (s *Server) logRequest(r *http.Request, route string, status int, latency time.Duration) {
-	attrs := []any{"method", r.Method, "route", route, "status", status, "latencyMs", float64(latency.Microseconds()) / 1000}
+	actor := passport.CallerFromContext(r.Context()).Actor
+	attrs := []any{"method", r.Method, "route", route, "status", status, "latencyMs", float64(latency.Microseconds()) / 1000,
+		"caller", actor.ID, "callerType", actor.Type}
 	if rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context()); ok {
 		attrs = append(attrs, "requestId", rc.RequestID, "sourceIp", rc.HTTP.SourceIP)
+	}
+	if lc, ok := lambdacontext.FromContext(r.Context()); ok {
+		attrs = append(attrs, "awsRequestId", lc.AwsRequestID)
 	}
 	s.logger().InfoContext(r.Context(), "request", attrs...)
 }

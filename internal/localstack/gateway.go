@@ -54,6 +54,11 @@ type Gateway struct {
 	Timeouts map[string]time.Duration
 	// Logger receives function errors (never the client).
 	Logger *slog.Logger
+	// Auth authorizes each request before its function runs, as the API's
+	// authorizers do, and fills the event's requestContext.authorizer; nil
+	// lets every request through (the local default: make run binds
+	// 127.0.0.1).
+	Auth Authorizer
 
 	routes    []compiledRoute
 	def       *compiledRoute
@@ -211,6 +216,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeEnvelope(w, http.StatusNotFound, "NOT_FOUND", "no route matches "+r.Method+" "+r.URL.Path)
 		return
 	}
+	authz, ok := g.authorize(w, r, route)
+	if !ok {
+		return
+	}
 	limit := g.MaxRequestBytes
 	if limit <= 0 {
 		limit = MaxHTTPAPIPayload
@@ -227,6 +236,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := g.BuildEvent(r, body, route.Route, params, requestID, started)
+	ev.RequestContext.Authorizer = authz
 	maxEvent := g.MaxEventBytes
 	if maxEvent <= 0 {
 		maxEvent = MaxLambdaPayload

@@ -74,25 +74,28 @@ const (
 	ActionAuthorizationUpdated = "authorization.updated"
 	ActionAuthorizationDeleted = "authorization.deleted"
 	ActionAuthorizationExpired = "authorization.expired"
+	ActionTokenRead            = "authorization.token_read"
 )
 
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	ActionProviderCreated, ActionProviderUpdated, ActionProviderDeleted,
 	ActionAuthorizationCreated, ActionAuthorizationUpdated, ActionAuthorizationDeleted,
-	ActionAuthorizationExpired,
+	ActionAuthorizationExpired, ActionTokenRead,
 }
 
 // AuditEntry is one line of the audit trail: who did what to which provider
 // or grant, and when. It never holds a token or any other secret.
 type AuditEntry struct {
-	ID         string
-	Action     string
-	ProviderID string
-	UserID     string
-	Timestamp  time.Time
-	Actor      Actor
-	Request    RequestInfo
+	ID     string
+	Action string
+	// AuthorizationID names the grant an authorization.* entry is about.
+	AuthorizationID string
+	ProviderID      string
+	UserID          string
+	Timestamp       time.Time
+	Actor           Actor
+	Request         RequestInfo
 }
 
 // AuditFilter selects audit entries. Every field is optional.
@@ -138,6 +141,13 @@ type AuthorizationService interface {
 	// Returns EINVALID when a fails validation or asks for scopes the provider
 	// does not offer, and ENOTFOUND when the provider does not exist.
 	CreateAuthorization(ctx context.Context, a *Authorization) error
+
+	// ReadToken returns the authorization with id and its plaintext token.
+	// It records the read for the audit trail first: a read that cannot be
+	// audited returns no token.
+	// Returns ENOTFOUND for an unknown id, EEXPIRED for an expired grant, and
+	// EUNAVAILABLE when the key service or the table is unreachable.
+	ReadToken(ctx context.Context, id string) (*Authorization, error)
 }
 
 // AuditService reads the audit trail.

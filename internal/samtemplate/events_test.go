@@ -218,9 +218,8 @@ func checkHTTPEvent(t *testing.T, ev events.APIGatewayV2HTTPRequest, routes []sa
 			t.Errorf("%s matches an explicit route: API Gateway would not send it to $default", key)
 		}
 	} else {
-		key := method + " " + ev.RawPath
-		if ev.RouteKey != key {
-			t.Errorf("routeKey %q, want %q (method and rawPath)", ev.RouteKey, key)
+		if !routeMatches(ev.RouteKey, method, ev.RawPath, ev.PathParameters) {
+			t.Errorf("routeKey %q does not match %s %s with pathParameters %v", ev.RouteKey, method, ev.RawPath, ev.PathParameters)
 		}
 		found := false
 		for _, r := range routes {
@@ -519,4 +518,26 @@ func walkKeys(v any, f func(string)) {
 			walkKeys(sub, f)
 		}
 	}
+}
+
+// routeMatches reports whether routeKey ("GET /a/{id}/b") matches method
+// and path, its {name} segments giving exactly params.
+func routeMatches(routeKey, method, path string, params map[string]string) bool {
+	m, pattern, ok := strings.Cut(routeKey, " ")
+	want, got := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if !ok || m != method || len(want) != len(got) {
+		return false
+	}
+	seen := 0
+	for i, w := range want {
+		if strings.HasPrefix(w, "{") && strings.HasSuffix(w, "}") {
+			if params[w[1:len(w)-1]] != got[i] || got[i] == "" {
+				return false
+			}
+			seen++
+		} else if w != got[i] {
+			return false
+		}
+	}
+	return seen == len(params)
 }

@@ -10,7 +10,9 @@
 // global entries first.
 //
 // Only what the project uses is interpreted: AWS::Serverless::Function with
-// HttpApi and DynamoDB events, and AWS::DynamoDB::Table.
+// HttpApi and DynamoDB events, the Auth of AWS::Serverless::HttpApi (see
+// RouteAuths, which resolves parameters and conditions as
+// AWS::LanguageExtensions does; see Resolve), and AWS::DynamoDB::Table.
 package samtemplate
 
 import (
@@ -57,8 +59,11 @@ type Template struct {
 	Resources map[string]Resource
 	// Outputs is the raw Outputs section.
 	Outputs map[string]any
+	// Conditions is the raw Conditions section; Resolve evaluates it.
+	Conditions map[string]any
 
-	routes []Route
+	routes      []Route
+	routeEvents map[string]event // the HttpApi event of each route, by route key
 }
 
 // Resource is one entry of the template's Resources section.
@@ -150,6 +155,9 @@ func Parse(data []byte) (*Template, error) {
 		return nil, err
 	}
 	if t.Outputs, err = optMap(root, "Outputs", "template"); err != nil {
+		return nil, err
+	}
+	if t.Conditions, err = optMap(root, "Conditions", "template"); err != nil {
 		return nil, err
 	}
 	params, err := optMap(root, "Parameters", "template")
@@ -286,6 +294,7 @@ func (t *Template) Routes() []Route {
 func (t *Template) collectRoutes() ([]Route, error) {
 	var routes []Route
 	seen := map[string]string{}
+	t.routeEvents = map[string]event{}
 	for _, id := range t.FunctionIDs() {
 		events, err := t.events(id)
 		if err != nil {
@@ -325,6 +334,7 @@ func (t *Template) collectRoutes() ([]Route, error) {
 				return nil, fmt.Errorf("samtemplate: route %q is served by both %s and %s", r.RouteKey(), other, where)
 			}
 			seen[r.RouteKey()] = where
+			t.routeEvents[r.RouteKey()] = ev
 			routes = append(routes, r)
 		}
 	}

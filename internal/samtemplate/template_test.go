@@ -2,10 +2,12 @@ package samtemplate_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func TestTemplateRoutes(t *testing.T) {
 	want := []samtemplate.Route{
 		{Method: "GET", Path: "/api/v1/passport/audit", FunctionID: "ListAuditFunction"},
 		{Method: "POST", Path: "/api/v1/passport/authorizations", FunctionID: "CreateAuthorizationFunction"},
+		{Method: "GET", Path: "/api/v1/passport/authorizations/{id}/token", FunctionID: "ReadTokenFunction"},
 		{Method: "GET", Path: "/api/v1/passport/providers", FunctionID: "ListProvidersFunction"},
 		{Method: "POST", Path: "/api/v1/passport/providers", FunctionID: "RegisterProviderFunction"},
 		{Method: "ANY", Path: "$default", FunctionID: "FallbackFunction"},
@@ -49,6 +52,7 @@ func TestTemplateFunctions(t *testing.T) {
 		"FallbackFunction":            "functions/fallback",
 		"ListAuditFunction":           "functions/list-audit",
 		"ListProvidersFunction":       "functions/list-providers",
+		"ReadTokenFunction":           "functions/read-token",
 		"RegisterProviderFunction":    "functions/register-provider",
 	}
 	var wantIDs []string
@@ -88,7 +92,7 @@ func TestTemplateFunctions(t *testing.T) {
 			switch id {
 			case "AuditStreamFunction":
 				wantIntrinsics["AUDIT_RETENTION_DAYS"] = samtemplate.Intrinsic{Fn: "Ref", Args: "AuditRetentionDays"}
-			case "CreateAuthorizationFunction":
+			case "CreateAuthorizationFunction", "ReadTokenFunction":
 				wantIntrinsics["KMS_KEY_ID"] = samtemplate.Intrinsic{Fn: "Ref", Args: "TokenKey"}
 			}
 			checks = append(checks, struct {
@@ -133,59 +137,173 @@ func TestTemplateResolveEnv(t *testing.T) {
 	}
 }
 
-// statementActions collects the IAM actions of a function's Policies, keyed
-// by action, from explicit Statement policies only.
-func statementActions(t *testing.T, policies any) []string {
+// grants renders what a function may do, one line per action and resource:
+// "dynamodb:Query ${PassportTable.Arn}/index/GSI1", with the statement's
+// Condition appended as JSON when it has one. The function's Policies count,
+// or its explicit Role's inline policies (a Role with managed policies is an
+// error: their grants are not in the template).
+func grants(t *testing.T, tpl *samtemplate.Template, id string) []string {
 	t.Helper()
-	var actions []string
-	list, _ := policies.([]any)
-	for _, p := range list {
+	fn := tpl.Resources[id].Properties
+	policies, _ := fn["Policies"].([]any)
+	if role, ok := fn["Role"]; ok {
+		in, _ := role.(samtemplate.Intrinsic)
+		res, attr, ok := in.GetAtt()
+		r := tpl.Resources[res]
+		if !ok || attr != "Arn" || r.Type != "AWS::IAM::Role" {
+			t.Fatalf("%s: Role %v is not !GetAtt <AWS::IAM::Role>.Arn", id, role)
+		}
+		if len(policies) > 0 {
+			t.Errorf("%s: Policies beside an explicit Role are ignored by SAM", id)
+		}
+		if _, ok := r.Properties["ManagedPolicyArns"]; ok {
+			t.Errorf("%s: role %s has ManagedPolicyArns; keep every grant in the template", id, res)
+		}
+		policies = nil
+		inline, _ := r.Properties["Policies"].([]any)
+		for _, p := range inline {
+			pm, _ := p.(map[string]any)
+			policies = append(policies, pm["PolicyDocument"])
+		}
+	}
+	var lines []string
+	for _, p := range policies {
 		doc, ok := p.(map[string]any)
 		if !ok {
-			t.Errorf("policy %v is not an explicit policy document (SAM policy templates and managed policies are not allowed)", p)
+			t.Errorf("%s: policy %v is not an explicit policy document (SAM policy templates and managed policies are not allowed)", id, p)
 			continue
 		}
 		stmts, _ := doc["Statement"].([]any)
 		for _, s := range stmts {
 			sm, _ := s.(map[string]any)
 			if sm["Effect"] != "Allow" {
-				t.Errorf("statement %v: Effect must be Allow", sm)
+				t.Errorf("%s: statement %v: Effect must be Allow", id, sm)
 			}
-			switch a := sm["Action"].(type) {
-			case string:
-				actions = append(actions, a)
-			case []any:
-				for _, x := range a {
-					s, _ := x.(string)
-					actions = append(actions, s)
+			cond := ""
+			if c, ok := sm["Condition"]; ok {
+				b, _ := json.Marshal(c)
+				cond = " if " + string(b)
+			}
+			for _, a := range listOf(sm["Action"]) {
+				for _, r := range listOf(sm["Resource"]) {
+					lines = append(lines, fmt.Sprint(a)+" "+resourceText(r)+cond)
 				}
-			}
-			if r, ok := sm["Resource"].(string); ok && r == "*" {
-				t.Errorf("statement %v: Resource * is not least privilege", sm)
 			}
 		}
 	}
-	sort.Strings(actions)
-	return actions
+	sort.Strings(lines)
+	return lines
 }
 
+func listOf(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+// resourceText renders a Resource: "PassportTable.Arn" for !GetAtt, the
+// template of a !Sub, a literal as it is.
+func resourceText(r any) string {
+	in, ok := r.(samtemplate.Intrinsic)
+	if !ok {
+		return fmt.Sprint(r)
+	}
+	if res, attr, ok := in.GetAtt(); ok {
+		return res + "." + attr
+	}
+	if s, ok := in.Args.(string); ok && in.Fn == "Fn::Sub" {
+		return s
+	}
+	return in.String()
+}
+
+// TestTemplateLeastPrivilege holds every function to exactly the grants its
+// endpoint needs: listing functions Query and nothing else (providers on
+// GSI1, the audit trail on its AUDIT# partitions);
+// writers put and check items; only CreateAuthorization may make data keys,
+// bound to an authorization's identity; the audit function reads the
+// table's stream and writes audit items (keys AUDIT#...) only. A new
+// permission means a new line here, on purpose.
 func TestTemplateLeastPrivilege(t *testing.T) {
 	tpl := loadRepoTemplate(t)
+	const dataKeyContext = `{"ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["authorizationId","providerId","userId"]},"Null":{"kms:EncryptionContext:authorizationId":"false"}}`
 	want := map[string][]string{
-		"ListProvidersFunction":       {"dynamodb:Query"},
-		"ListAuditFunction":           {"dynamodb:Query"},
-		"RegisterProviderFunction":    {"dynamodb:ConditionCheckItem", "dynamodb:PutItem"},
-		"CreateAuthorizationFunction": {"dynamodb:ConditionCheckItem", "dynamodb:PutItem", "kms:GenerateDataKey"},
+		"ListProvidersFunction": {
+			"dynamodb:Query ${PassportTable.Arn}/index/GSI1",
+		},
+		"ListAuditFunction": {
+			`dynamodb:Query PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUDIT#*"]}}`,
+		},
+		"RegisterProviderFunction": {
+			"dynamodb:ConditionCheckItem PassportTable.Arn",
+			"dynamodb:PutItem PassportTable.Arn",
+		},
+		"CreateAuthorizationFunction": {
+			"dynamodb:ConditionCheckItem PassportTable.Arn",
+			"dynamodb:PutItem PassportTable.Arn",
+			"kms:GenerateDataKey TokenKey.Arn if " + dataKeyContext,
+		},
+		"ReadTokenFunction": {
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*"]}}`,
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["TOKENREAD#*"]}}`,
+			"kms:Decrypt TokenKey.Arn if " + dataKeyContext,
+		},
 		"AuditStreamFunction": {
-			"dynamodb:BatchWriteItem", "dynamodb:DescribeStream", "dynamodb:GetRecords",
-			"dynamodb:GetShardIterator", "dynamodb:ListStreams", "dynamodb:PutItem", "sqs:SendMessage",
+			`dynamodb:BatchWriteItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUDIT#*"]}}`,
+			"dynamodb:DescribeStream PassportTable.StreamArn",
+			"dynamodb:GetRecords PassportTable.StreamArn",
+			"dynamodb:GetShardIterator PassportTable.StreamArn",
+			"dynamodb:ListStreams PassportTable.StreamArn",
+			"logs:CreateLogStream ${AuditStreamLogGroup.Arn}:*",
+			"logs:PutLogEvents ${AuditStreamLogGroup.Arn}:*",
+			"sqs:SendMessage AuditFailureQueue.Arn",
 		},
 		"FallbackFunction": nil,
 	}
 	for _, id := range tpl.FunctionIDs() {
-		f, _ := tpl.Function(id)
-		if got := statementActions(t, f.Policies); !reflect.DeepEqual(got, want[id]) {
-			t.Errorf("%s actions = %v, want %v", id, got, want[id])
+		got := grants(t, tpl, id)
+		if _, known := want[id]; !known {
+			t.Errorf("%s is not in the least-privilege table; add what its endpoint needs: %q", id, got)
+			continue
+		}
+		if !reflect.DeepEqual(got, want[id]) {
+			t.Errorf("%s grants:\n got %q\nwant %q", id, got, want[id])
+		}
+	}
+}
+
+// TestTemplateKeyUse checks the rules for the token key whatever the table
+// above says: no grant on "*", only one function makes data keys and it
+// never decrypts, at most one decrypts and it never makes data keys, and
+// every KMS grant is bound to an authorization's encryption context.
+func TestTemplateKeyUse(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	holders := map[string][]string{}
+	for _, id := range tpl.FunctionIDs() {
+		for _, g := range grants(t, tpl, id) {
+			action, rest, _ := strings.Cut(g, " ")
+			if resource, _, _ := strings.Cut(rest, " "); resource == "*" {
+				t.Errorf("%s: %q: Resource * is not least privilege", id, g)
+			}
+			if !strings.HasPrefix(action, "kms:") {
+				continue
+			}
+			holders[action] = append(holders[action], id)
+			if !strings.Contains(g, `"kms:EncryptionContext:authorizationId":"false"`) {
+				t.Errorf("%s: %q is not bound to an authorization's encryption context", id, g)
+			}
+		}
+	}
+	if got := holders["kms:GenerateDataKey"]; !reflect.DeepEqual(got, []string{"CreateAuthorizationFunction"}) {
+		t.Errorf("kms:GenerateDataKey held by %v, want CreateAuthorizationFunction only", got)
+	}
+	if got := holders["kms:Decrypt"]; len(got) > 1 || len(got) == 1 && got[0] == "CreateAuthorizationFunction" {
+		t.Errorf("kms:Decrypt held by %v, want at most the token read function", got)
+	}
+	for action := range holders {
+		if action != "kms:GenerateDataKey" && action != "kms:Decrypt" {
+			t.Errorf("%s held by %v: functions need only GenerateDataKey and Decrypt", action, holders[action])
 		}
 	}
 }
@@ -265,6 +383,7 @@ func TestTemplateStreamMapping(t *testing.T) {
 		FilterPatterns: []string{
 			`{"dynamodb":{"Keys":{"PK":{"S":[{"prefix":"PROVIDER#"}]}}}}`,
 			`{"dynamodb":{"Keys":{"PK":{"S":[{"prefix":"AUTHZ#"}]}}}}`,
+			`{"dynamodb":{"Keys":{"PK":{"S":[{"prefix":"TOKENREAD#"}]}}}}`,
 		},
 	}
 	if !reflect.DeepEqual(got, want) {
