@@ -13,13 +13,19 @@ LOCAL     = $(GO) build -o .cache/bin/passport-local ./cmd/passport-local && .ca
 # Every function: template logical id = folder under functions/.
 FUNCTIONS = ListProvidersFunction:list-providers \
             RegisterProviderFunction:register-provider \
+            GetProviderFunction:get-provider \
+            UpdateProviderFunction:update-provider \
+            DeleteProviderFunction:delete-provider \
+            ListAuthorizationsFunction:list-authorizations \
+            GetAuthorizationFunction:get-authorization \
+            RevokeAuthorizationFunction:revoke-authorization \
             CreateAuthorizationFunction:create-authorization \
             ReadTokenFunction:read-token \
             ListAuditFunction:list-audit \
             FallbackFunction:fallback \
             AuditStreamFunction:audit-stream
 
-.PHONY: replay-audit run test bench coldstart vet lint build deploy clean
+.PHONY: replay-audit run test fuzz bench coldstart vet lint build deploy clean
 
 ## run: serve the whole API on http://localhost:3000 (PORT overrides) with DynamoDB Local, local-kms and the audit stream (LAMBDA=rie: through the built binaries under the Lambda Runtime Interface Emulator)
 run:
@@ -32,6 +38,14 @@ test:
 ## bench: start DynamoDB Local and local-kms, measure every request, change and cold start beside its floor, print one table and write it into docs/performance.md (BENCHFLAGS=-quick for a smoke run)
 bench:
 	$(GO) build -o .cache/bin/passport-bench ./cmd/passport-bench && .cache/bin/passport-bench -doc docs/performance.md $(BENCHFLAGS)
+
+## fuzz: run every fuzz target for FUZZTIME (default 10m) each, one after another (figures in docs/reliability.md); `make test` runs their seed corpora
+FUZZ_TARGETS = FuzzRequest:./internal/httpapi FuzzDecodeCursor:./internal/dynamo FuzzEntry:./internal/audit FuzzGateway:./internal/localstack
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t%%:*} ($(or $(FUZZTIME),10m))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t%%:*}$$" -fuzztime $(or $(FUZZTIME),10m) $${t#*:}/ || exit 1; \
+	done
 
 ## coldstart: each function's init and first invocation under the Lambda Runtime Interface Emulator beside a hello-world Lambda (table in docs/operations.md; COLDSTART_RUNS=7)
 coldstart:

@@ -111,6 +111,7 @@ func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
 	if logs == nil {
 		logs = os.Stdout
 	}
+	awsCfg = boundRetries(awsCfg) // retry.go: at most 3 attempts per AWS call
 	a := &App{cfg: cfg, aws: awsCfg, logger: NewLogger(logs, cfg.LogLevel)}
 	storeCfg := dynamo.Config{
 		Table:                  cfg.Table,
@@ -145,6 +146,8 @@ func (a *App) APIHandler(functionID string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A deadline before the function's Timeout: 503, not Lambda's cut-off.
+	h = httpapi.WithDeadline(h, httpapi.RequestBudget, httpapi.ResponseReserve)
 	return metrics.Requests(os.Stdout, h), nil // EMF: requests, 4xx, 5xx, latency per route
 }
 

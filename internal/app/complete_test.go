@@ -2,8 +2,10 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localstack"
 )
 
@@ -66,7 +69,7 @@ func TestAuditIsCompleteUnderConsumerFaults(t *testing.T) {
 	var mu sync.Mutex
 	providerIDs := make([]string, providers)
 	for i := range providers {
-		status, _, env := s.curl(t, "POST", "/api/v1/passport/providers", strings.Replace(githubProvider, `"github"`, fmt.Sprintf(`"p%02d"`, i), 1))
+		status, env := s.postRetrying(t, "/api/v1/passport/providers", strings.Replace(githubProvider, `"github"`, fmt.Sprintf(`"p%02d"`, i), 1), fmt.Sprintf("chaos-p%d", i))
 		if status != 201 {
 			t.Fatalf("register %d: %d %v", i, status, env)
 		}
@@ -87,7 +90,7 @@ func TestAuditIsCompleteUnderConsumerFaults(t *testing.T) {
 			defer func() { <-sem }()
 			pid, user := providerIDs[i%providers], fmt.Sprintf("user-%03d", i)
 			body := fmt.Sprintf(`{"providerId":%q,"userId":%q,"scopes":["repo"],"token":"gho_%03d","expiresAt":"2999-01-01T00:00:00Z"}`, pid, user, i)
-			status, _, env := s.curl(t, "POST", "/api/v1/passport/authorizations", body)
+			status, env := s.postRetrying(t, "/api/v1/passport/authorizations", body, fmt.Sprintf("chaos-%d", i))
 			if status != 201 {
 				t.Errorf("authorization %d: %d %v", i, status, env)
 				return
@@ -125,6 +128,36 @@ func TestAuditIsCompleteUnderConsumerFaults(t *testing.T) {
 		t.Error("the faults were not all exercised")
 	}
 	s.assertNoPlaintext(t, "gho_")
+}
+
+// postRetrying POSTs body as a careful client does: with an Idempotency-Key,
+// retrying a 503 a few times, so a write that committed before its answer
+// was lost is answered, not made twice.
+func (s *stack) postRetrying(t *testing.T, path, body, key string) (int, map[string]any) {
+	t.Helper()
+	client := openapitest.Client(t)
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequest("POST", s.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || attempt == 5 {
+			return resp.StatusCode, env
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
 }
 
 // mustDrain waits until the pollers have delivered all the stream holds.

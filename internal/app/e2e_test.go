@@ -19,6 +19,7 @@ import (
 
 	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/dynamo"
+	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/kmsenvelope"
 	"github.com/passport-oss/passport/internal/passport"
 	"github.com/passport-oss/passport/internal/testenv"
@@ -67,8 +68,22 @@ func mustStackWith(t *testing.T, opts app.LocalOptions) *stack {
 }
 
 // curl sends what the reference's curl example sends and returns the status,
-// the response headers and the decoded envelope.
+// the response headers and the decoded envelope. The request and the
+// response are checked against the OpenAPI document (openapitest): a
+// mismatch fails the test.
 func (s *stack) curl(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	return s.curlWith(t, openapitest.Client(t), method, path, body)
+}
+
+// curlInvalid is curl for a deliberately invalid request (an error test):
+// only the response is checked against the OpenAPI document.
+func (s *stack) curlInvalid(t *testing.T, method, path, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	return s.curlWith(t, openapitest.Client(t, openapitest.ResponsesOnly()), method, path, body)
+}
+
+func (s *stack) curlWith(t *testing.T, client *http.Client, method, path, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
 	if err != nil {
@@ -77,7 +92,13 @@ func (s *stack) curl(t *testing.T, method, path, body string) (int, http.Header,
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return s.do(t, client, req)
+}
+
+// do sends req and decodes the envelope it answers.
+func (s *stack) do(t *testing.T, client *http.Client, req *http.Request) (int, http.Header, map[string]any) {
+	t.Helper()
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,10 +106,10 @@ func (s *stack) curl(t *testing.T, method, path, body string) (int, http.Header,
 	raw, _ := io.ReadAll(resp.Body)
 	var env map[string]any
 	if err := json.Unmarshal(raw, &env); err != nil {
-		t.Fatalf("%s %s: not JSON: %q", method, path, raw)
+		t.Fatalf("%s %s: not JSON: %q", req.Method, req.URL.Path, raw)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+		t.Errorf("%s %s: Content-Type %q", req.Method, req.URL.Path, ct)
 	}
 	return resp.StatusCode, resp.Header, env
 }
@@ -254,7 +275,7 @@ func TestGatewayAnswersEveryErrorInTheEnvelope(t *testing.T) {
 		{"GET", "/", 404, "NOT_FOUND"},
 		{"GET", "/api/v1/passport/tokens", 404, "NOT_FOUND"},
 		{"DELETE", "/api/v1/passport/providers", 405, "METHOD_NOT_ALLOWED"},
-		{"GET", "/api/v1/passport/authorizations", 405, "METHOD_NOT_ALLOWED"},
+		{"PUT", "/api/v1/passport/authorizations", 405, "METHOD_NOT_ALLOWED"},
 		{"POST", "/api/v1/passport/audit", 405, "METHOD_NOT_ALLOWED"},
 	} {
 		status, hdr, env := s.curl(t, tt.method, tt.path, "")

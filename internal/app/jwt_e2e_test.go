@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localstack"
 	"github.com/passport-oss/passport/internal/samtemplate"
 	"github.com/passport-oss/passport/internal/testenv"
@@ -94,7 +95,7 @@ func (s *jwtStack) call(t *testing.T, token, method, path, body string) (int, ma
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := openapitest.Client(t).Do(req) // checked against the OpenAPI document
 	if err != nil {
 		t.Fatal(err)
 	}

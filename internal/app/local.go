@@ -32,6 +32,11 @@ type LocalOptions struct {
 	// WrapStream, when set, wraps each stream function as the pollers invoke
 	// it: tests use it to inject the faults a real consumer meets.
 	WrapStream func(localstack.StreamFunc) localstack.StreamFunc
+	// HTTPClient, when set, returns the HTTP client the SDK clients of the
+	// function functionID send through (nil: the default): tests put fault
+	// injection (internal/faults) between a function and AWS here. Table
+	// setup and the stream pollers keep the default.
+	HTTPClient func(functionID string) aws.HTTPClient
 }
 
 // Local is the whole API as `make run` serves it: every route of the
@@ -146,7 +151,13 @@ func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptio
 			return nil, nil, fmt.Errorf("%s: %w", id, err)
 		}
 		cfg.LogOutput = opts.LogOutput
-		if apps[id], err = NewWithAWS(cfg, awsCfg); err != nil {
+		fnCfg := awsCfg
+		if opts.HTTPClient != nil {
+			if c := opts.HTTPClient(id); c != nil {
+				fnCfg.HTTPClient = c
+			}
+		}
+		if apps[id], err = NewWithAWS(cfg, fnCfg); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", id, err)
 		}
 		if f, ok := tmpl.Function(id); ok && f.Timeout > 0 {

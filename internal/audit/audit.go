@@ -132,7 +132,7 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 		return nil, fmt.Errorf("%s record %s has no image with its ids", kind, r.EventID)
 	}
 	action, err := actionOf(r, kind)
-	if err != nil {
+	if err != nil || action == "" {
 		return nil, err
 	}
 	e.Action = action
@@ -156,30 +156,62 @@ func Entry(r *events.DynamoDBEventRecord) (*passport.AuditEntry, error) {
 	return e, nil
 }
 
-// actionOf names the change. A removal by DynamoDB's TTL is an expiry: in
-// AWS a REMOVE whose userIdentity is the DynamoDB service, in DynamoDB Local
-// an eventName the SDK does not know (its TTL deletions carry no identity).
+// actionOf names the change, or "" for a record that changes nothing an
+// auditor sees (a provider's delete lock, the purge of a record that had
+// already ended). A removal by DynamoDB's TTL is an expiry: in AWS a REMOVE
+// whose userIdentity is the DynamoDB service, in DynamoDB Local an eventName
+// the SDK does not know (its TTL deletions carry no identity).
 func actionOf(r *events.DynamoDBEventRecord, kind string) (string, error) {
-	byTTL := r.UserIdentity != nil && r.UserIdentity.PrincipalID == "dynamodb.amazonaws.com"
 	if kind == dynamo.KindTokenRead {
 		return passport.ActionTokenRead, nil
 	}
+	old, new := r.Change.OldImage, r.Change.NewImage
 	switch r.EventName {
 	case string(events.DynamoDBOperationTypeInsert):
 		return kind + ".created", nil
 	case string(events.DynamoDBOperationTypeModify):
-		return kind + ".updated", nil
-	case string(events.DynamoDBOperationTypeRemove):
-		if byTTL && kind == dynamo.KindAuthorization {
+		return modification(kind, old, new), nil
+	case string(events.DynamoDBOperationTypeRemove), "UNKNOWN_TO_SDK_VERSION":
+		byTTL := r.EventName != string(events.DynamoDBOperationTypeRemove) ||
+			(r.UserIdentity != nil && r.UserIdentity.PrincipalID == "dynamodb.amazonaws.com")
+		switch {
+		case has(old, "deletedAt") || has(old, "revokedAt"):
+			return "", nil // a tombstone or a revoked grant purged: it had ended
+		case kind == dynamo.KindAuthorization && byTTL:
 			return passport.ActionAuthorizationExpired, nil
-		}
-		return kind + ".deleted", nil
-	case "UNKNOWN_TO_SDK_VERSION":
-		if kind == dynamo.KindAuthorization && len(r.Change.NewImage) == 0 && len(r.Change.OldImage) > 0 {
-			return passport.ActionAuthorizationExpired, nil
+		case r.EventName == string(events.DynamoDBOperationTypeRemove):
+			return kind + ".deleted", nil
 		}
 	}
 	return "", fmt.Errorf("record %s: unexpected event %q for a %s", r.EventID, r.EventName, kind)
+}
+
+// modification names a MODIFY: a deletion (provider) or revocation
+// (authorization) when that mark appears, an update when the version moved,
+// nothing otherwise.
+func modification(kind string, old, new map[string]events.DynamoDBAttributeValue) string {
+	switch {
+	case kind == dynamo.KindProvider && has(new, "deletedAt") && !has(old, "deletedAt"):
+		return passport.ActionProviderDeleted
+	case kind == dynamo.KindAuthorization && has(new, "revokedAt") && !has(old, "revokedAt"):
+		return passport.ActionAuthorizationRevoked
+	case numberAttr(new, "version") != numberAttr(old, "version"):
+		return kind + ".updated"
+	}
+	return ""
+}
+
+func has(m map[string]events.DynamoDBAttributeValue, name string) bool {
+	_, ok := m[name]
+	return ok
+}
+
+func numberAttr(m map[string]events.DynamoDBAttributeValue, name string) string {
+	v, ok := m[name]
+	if !ok || v.DataType() != events.DataTypeNumber {
+		return ""
+	}
+	return v.Number()
 }
 
 var entryIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

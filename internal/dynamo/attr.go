@@ -56,3 +56,15 @@ func getList(it item, name string) []string {
 	}
 	return out
 }
+
+func getN(it item, name string) string {
+	if v, ok := it[name].(*types.AttributeValueMemberN); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getInt(it item, name string) int64 {
+	n, _ := strconv.ParseInt(getN(it, name), 10, 64)
+	return n
+}

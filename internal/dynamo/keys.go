@@ -11,7 +11,9 @@ import "strconv"
 //	provider            PROVIDER#<id>                 PROVIDER            PROVIDERS / <createdAt>#<id>
 //	name marker         UNIQUE#PROVIDER_NAME#<lower>  UNIQUE              -
 //	authorization       AUTHZ#<id>                    AUTHZ               USER#<userId> / AUTHZ#<createdAt>#<id>
+//	grant marker        GRANT#<provider,user,label>   GRANT               PROVIDER#<providerId>#GRANTS / <createdAt>#<id>
 //	token read record   TOKENREAD#<id>                TOKENREAD           -
+//	idempotency key     IDEMPOTENCY#<hash>            IDEMPOTENCY         -
 //	audit entry         AUDIT#<shard>                 <timestamp>#<id>    -
 //	  by provider copy  AUDIT#PROVIDER#<providerId>   <timestamp>#<id>    -
 //	  by user copy      AUDIT#USER#<userId>           <timestamp>#<id>    -
@@ -22,6 +24,12 @@ import "strconv"
 //     the registering transaction).
 //   - authorization: get by id; a user's grants (GSI1); TTL purge at
 //     purgeAt = expiresAt + retention.
+//   - grant marker: one active grant per provider, user and account label
+//     (put only if absent or revoked, in the creating transaction); a
+//     provider's grants (GSI1). It copies the grant's fields, not its token.
+//   - idempotency key: the first response to a POST with an
+//     Idempotency-Key, written in the transaction of the change it guards;
+//     replayed for 24 hours.
 //   - token read record: written by every token read, so that its stream
 //     record becomes the read's audit entry; purged by TTL after a day.
 //   - audit entry: the trail newest first, merged across auditShards
@@ -75,6 +83,7 @@ const (
 	ProviderPrefix      = "PROVIDER#"
 	AuthorizationPrefix = "AUTHZ#"
 	TokenReadPrefix     = "TOKENREAD#"
+	GrantPrefix         = "GRANT#"
 	AuditPrefix         = "AUDIT#"
 	UniquePrefix        = "UNIQUE#"
 
@@ -82,6 +91,7 @@ const (
 	authorizationSK = "AUTHZ"
 	uniqueSK        = "UNIQUE"
 	tokenReadSK     = "TOKENREAD"
+	grantSK         = "GRANT"
 
 	providersPartition = "PROVIDERS"
 )
@@ -93,11 +103,15 @@ const (
 	KindAudit         = "audit"
 	KindUnique        = "unique"
 	KindTokenRead     = "token_read"
+	KindGrant         = "grant"
 )
 
 func providerPK(id string) string      { return ProviderPrefix + id }
 func authorizationPK(id string) string { return AuthorizationPrefix + id }
 func userPartition(id string) string   { return "USER#" + id }
+
+// providerGrantsPartition is the GSI1 partition of a provider's grants.
+func providerGrantsPartition(id string) string { return ProviderPrefix + id + "#GRANTS" }
 
 // auditShardPK is the GSI1 partition of the audit entry with id. Ids are
 // base32 of a hash, so their first character spreads evenly.

@@ -44,6 +44,21 @@ type listQuery struct {
 	filterValues  map[string]types.AttributeValue
 }
 
+// addFilter ANDs a condition onto q's filter, with one name and one value
+// placeholder (either may be "").
+func (q *listQuery) addFilter(cond, namePH, name, valuePH string, value types.AttributeValue) {
+	if q.filter != "" {
+		q.filter += " AND "
+	}
+	q.filter += cond
+	if namePH != "" {
+		q.filterNames[namePH] = name
+	}
+	if valuePH != "" {
+		q.filterValues[valuePH] = value
+	}
+}
+
 // position is where a source's next Query starts.
 type position struct {
 	Done bool              `json:"d,omitempty"`
@@ -105,6 +120,12 @@ func decodeCursor(q *listQuery, s string) ([]position, error) {
 				return nil, invalidCursor()
 			}
 		}
+	}
+	// Only the encoder's own output: encoding/json ignores unknown fields
+	// and matches names without case, and base64 skips newlines, so other
+	// strings decode to a state too (found by FuzzDecodeCursor).
+	if encodeCursor(q, c.Pos) != s {
+		return nil, invalidCursor()
 	}
 	return c.Pos, nil
 }
@@ -192,6 +213,9 @@ func (s *Store) querySource(ctx context.Context, q *listQuery, i int, from posit
 		}
 		for k, v := range q.filterValues {
 			values[k] = v
+		}
+		if len(names) == 0 {
+			in.ExpressionAttributeNames = nil
 		}
 	}
 	if from.Key != nil {

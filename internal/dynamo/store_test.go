@@ -299,7 +299,9 @@ func TestWritesMakeOneDynamoDBCall(t *testing.T) {
 		t.Errorf("create provider calls = %v", got)
 	}
 	for i := range 3 {
-		if err := f.store.CreateAuthorization(context.Background(), newAuthorization(p.ID)); err != nil {
+		a := newAuthorization(p.ID)
+		a.UserID = fmt.Sprintf("user-%d", i) // a new grant each time
+		if err := f.store.CreateAuthorization(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
 		got := f.calls.Take()

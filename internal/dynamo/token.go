@@ -25,23 +25,19 @@ func (s *Store) ReadToken(ctx context.Context, id string) (*passport.Authorizati
 	if s.cfg.Opener == nil {
 		return nil, fmt.Errorf("dynamo: read token: no token opener configured")
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      aws.String(s.cfg.Table),
-		Key:            item{attrPK: attrS(authorizationPK(id)), attrSK: attrS(authorizationSK)},
-		ConsistentRead: aws.Bool(true),
-	})
+	it, err := s.getAuthorizationItem(ctx, id)
 	if err != nil {
-		return nil, storageError("get authorization", err)
+		return nil, err
 	}
-	if out.Item == nil {
-		return nil, passport.Errorf(passport.ENOTFOUND, "Authorization not found")
-	}
-	a := authorizationFromItem(out.Item)
+	a := authorizationFromItem(it)
 	now := s.now()
-	if a.Status(now) == passport.StatusExpired {
+	switch a.Status(now) {
+	case passport.StatusRevoked:
+		return nil, passport.Errorf(passport.EREVOKED, "The authorization was revoked at %s.", passport.FormatTime(a.RevokedAt))
+	case passport.StatusExpired:
 		return nil, passport.Errorf(passport.EEXPIRED, "The authorization expired at %s.", passport.FormatTime(a.ExpiresAt))
 	}
-	sealed, _ := out.Item["tokenCiphertext"].(*types.AttributeValueMemberB)
+	sealed, _ := it["tokenCiphertext"].(*types.AttributeValueMemberB)
 	if sealed == nil {
 		return nil, fmt.Errorf("dynamo: authorization %s has no sealed token", id)
 	}
@@ -76,19 +72,11 @@ func (s *Store) recordTokenRead(ctx context.Context, a *passport.Authorization, 
 		Item:                it,
 		ConditionExpression: aws.String("attribute_not_exists(PK)"),
 	})
-	if err != nil {
+	// The key is new and random: a failed condition means an earlier
+	// attempt of this very call landed and its answer was lost on the way,
+	// and the SDK's retry found the record written.
+	if err != nil && !isConditionFailed(err) {
 		return storageError("record token read", err)
 	}
 	return nil
-}
-
-func authorizationFromItem(it item) *passport.Authorization {
-	return &passport.Authorization{
-		ID:         getS(it, "id"),
-		ProviderID: getS(it, "providerId"),
-		UserID:     getS(it, "userId"),
-		Scopes:     getList(it, "scopes"),
-		ExpiresAt:  getTime(it, "expiresAt"),
-		CreatedAt:  getTime(it, "createdAt"),
-	}
 }

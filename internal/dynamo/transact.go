@@ -30,6 +30,11 @@ func (s *Store) transactWrite(ctx context.Context, op string, in *dynamodb.Trans
 		if !errors.As(err, &tce) {
 			return nil, storageError(op, err)
 		}
+		// A transaction DynamoDB throttled changed nothing; unless a
+		// condition failed too (a definite answer), the caller may retry.
+		if hasReason(tce.CancellationReasons, "ThrottlingError") && !hasReason(tce.CancellationReasons, "ConditionalCheckFailed") {
+			return nil, &passport.Error{Code: passport.EUNAVAILABLE, Message: "Storage is temporarily unavailable; retry shortly."}
+		}
 		if !hasReason(tce.CancellationReasons, "TransactionConflict") {
 			return tce.CancellationReasons, nil
 		}
@@ -57,4 +62,10 @@ func hasReason(reasons []types.CancellationReason, code string) bool {
 // failedCondition reports whether the i-th action's condition failed.
 func failedCondition(reasons []types.CancellationReason, i int) bool {
 	return i < len(reasons) && reasons[i].Code != nil && *reasons[i].Code == "ConditionalCheckFailed"
+}
+
+// isConditionFailed reports a single write's failed condition.
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
 }

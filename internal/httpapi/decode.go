@@ -24,7 +24,7 @@ const MaxBodyBytes = 64 << 10
 // allowed, and returns its fields undecoded.
 func readJSONObject(r *http.Request, allowed []string) (fields, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
+	if err != nil || (mt != "application/json" && !(r.Method == http.MethodPatch && mt == "application/merge-patch+json")) {
 		return fields{}, passport.Errorf(passport.EMEDIATYPE, "Content-Type must be application/json.")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
@@ -48,7 +48,7 @@ func readJSONObject(r *http.Request, allowed []string) (fields, error) {
 	if raw == nil {
 		return fields{}, passport.Errorf(passport.EINVALIDJSON, "Request body must be a JSON object.")
 	}
-	f := fields{raw: raw}
+	f := fields{raw: raw, body: body}
 	var unknown []string
 	for k := range raw {
 		if !slices.Contains(allowed, k) {
@@ -75,6 +75,7 @@ func jsonErrorText(err error) string {
 // error, so a caller learns of all its mistakes at once.
 type fields struct {
 	raw     map[string]json.RawMessage
+	body    []byte // the request body as sent
 	details []passport.FieldError
 }
 
@@ -180,4 +181,58 @@ func queryTime(f *fields, q url.Values, name string) time.Time {
 		f.fail(name, "must be an RFC 3339 timestamp, such as 2026-03-05T12:00:00Z")
 	}
 	return t
+}
+
+// optionalString decodes name when sent, nil otherwise.
+func (f *fields) optionalString(name string) *string {
+	if !f.present(name) {
+		return nil
+	}
+	s := f.string(name)
+	return &s
+}
+
+// ifMatch reads the If-Match header: the version it names, 0 for none or
+// "*". A tag that names no version of ours can match nothing: -1.
+func ifMatch(r *http.Request) int64 {
+	v := strings.TrimSpace(r.Header.Get("If-Match"))
+	if v == "" || v == "*" {
+		return 0
+	}
+	v = strings.TrimPrefix(v, "W/")
+	if n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(v, `"v`), `"`), 10, 64); err == nil && n > 0 && strings.HasPrefix(v, `"v`) {
+		return n
+	}
+	return -1
+}
+
+// readBool reads a query flag: absent or "false" is false, "true" true.
+func readBool(q url.Values, name string, f *fields) bool {
+	switch q.Get(name) {
+	case "", "false":
+		return false
+	case "true":
+		return true
+	}
+	f.fail(name, "must be true or false")
+	return false
+}
+
+// readAuthorizationQuery reads the authorization list's filter and paging.
+func readAuthorizationQuery(q url.Values) (passport.AuthorizationFilter, passport.Page, error) {
+	page, err := readPage(q, "userId", "providerId", "status")
+	var f fields
+	if err != nil {
+		f.details = passport.ErrorDetails(err)
+	}
+	filter := passport.AuthorizationFilter{UserID: q.Get("userId"), ProviderID: q.Get("providerId"), Status: q.Get("status")}
+	if filter.UserID == "" && filter.ProviderID == "" {
+		f.fail("userId", "userId or providerId is required")
+	}
+	switch filter.Status {
+	case "", passport.StatusActive, passport.StatusExpired, passport.StatusRevoked:
+	default:
+		f.fail("status", "must be active, expired or revoked")
+	}
+	return filter, page, f.err()
 }

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/passport-oss/passport/internal/passport"
@@ -44,11 +47,23 @@ func (s *Server) registerProvider(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	if err := s.Providers.CreateProvider(r.Context(), p); err != nil {
+	r, err = withIdempotency(r, "POST providers", f.body, func(created any) (int, []byte) {
+		return renderData(http.StatusCreated, toProviderJSON(created.(*passport.Provider)))
+	}, func(created any) int64 { return created.(*passport.Provider).Version })
+	if err != nil {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	writeData(w, http.StatusCreated, toProviderJSON(p))
+	var replay *passport.Replayed
+	switch err := s.Providers.CreateProvider(r.Context(), p); {
+	case errors.As(err, &replay):
+		writeReplay(w, replay, replay.Body)
+	case err != nil:
+		writeError(w, r, s.logger(), err)
+	default:
+		w.Header().Set("ETag", etag(p.Version))
+		writeData(w, http.StatusCreated, toProviderJSON(p))
+	}
 }
 
 // listProviders serves GET /api/v1/passport/providers.
@@ -70,22 +85,43 @@ func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) {
 	writeList(w, data, next)
 }
 
-var authorizationFields = []string{"providerId", "userId", "scopes", "token", "expiresAt"}
+var authorizationFields = []string{"providerId", "userId", "scopes", "token", "expiresAt", "accountLabel"}
 
-// createdAuthorizationJSON is the create response: the only place besides an
-// explicit token read where a token is returned.
+// createdAuthorizationJSON is the create response: the reference's fields
+// and status. It is the only place besides the token read that returns a
+// token.
 type createdAuthorizationJSON struct {
-	ID         string   `json:"id"`
-	ProviderID string   `json:"providerId"`
-	UserID     string   `json:"userId"`
-	Scopes     []string `json:"scopes"`
-	Token      string   `json:"token"`
-	ExpiresAt  string   `json:"expiresAt"`
-	CreatedAt  string   `json:"createdAt"`
-	Status     string   `json:"status"`
+	ID           string   `json:"id"`
+	ProviderID   string   `json:"providerId"`
+	UserID       string   `json:"userId"`
+	AccountLabel string   `json:"accountLabel,omitempty"`
+	Scopes       []string `json:"scopes"`
+	Token        string   `json:"token"`
+	ExpiresAt    string   `json:"expiresAt"`
+	CreatedAt    string   `json:"createdAt"`
+	Status       string   `json:"status"`
 }
 
-// createAuthorization serves POST /api/v1/passport/authorizations.
+func (s *Server) toCreatedAuthorizationJSON(a *passport.Authorization, token string) createdAuthorizationJSON {
+	return createdAuthorizationJSON{
+		ID: a.ID, ProviderID: a.ProviderID, UserID: a.UserID, AccountLabel: a.AccountLabel, Scopes: a.Scopes,
+		Token:     token,
+		ExpiresAt: passport.FormatTime(a.ExpiresAt), CreatedAt: passport.FormatTime(a.CreatedAt),
+		Status: a.Status(s.now()),
+	}
+}
+
+// createStatus is 201 for a new grant, 200 for one replaced in place.
+func createStatus(a *passport.Authorization) int {
+	if a.Replaced {
+		return http.StatusOK
+	}
+	return http.StatusCreated
+}
+
+// createAuthorization serves POST /api/v1/passport/authorizations: a new
+// grant (201), or a reconnect that replaces the active grant of the same
+// provider, user and account label in place (200, same id).
 func (s *Server) createAuthorization(w http.ResponseWriter, r *http.Request) {
 	f, err := readJSONObject(r, authorizationFields)
 	if err != nil {
@@ -93,26 +129,47 @@ func (s *Server) createAuthorization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := &passport.Authorization{
-		ProviderID: f.string("providerId"),
-		UserID:     f.string("userId"),
-		Scopes:     f.strings("scopes"),
-		Token:      passport.Secret(f.string("token")),
-		ExpiresAt:  f.time("expiresAt"),
+		ProviderID:   f.string("providerId"),
+		UserID:       f.string("userId"),
+		AccountLabel: f.string("accountLabel"),
+		Scopes:       f.strings("scopes"),
+		Token:        passport.Secret(f.string("token")),
+		ExpiresAt:    f.time("expiresAt"),
 	}
 	if err := f.err(); err != nil {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	if err := s.Authorizations.CreateAuthorization(r.Context(), a); err != nil {
+	// The stored response leaves the token out; a replay, whose request is
+	// byte for byte the same, puts this request's token back.
+	r, err = withIdempotency(r, "POST authorizations", f.body, func(created any) (int, []byte) {
+		c := created.(*passport.Authorization)
+		return renderData(createStatus(c), s.toCreatedAuthorizationJSON(c, ""))
+	}, func(created any) int64 { return created.(*passport.Authorization).Version })
+	if err != nil {
 		writeError(w, r, s.logger(), err)
 		return
 	}
-	writeData(w, http.StatusCreated, createdAuthorizationJSON{
-		ID: a.ID, ProviderID: a.ProviderID, UserID: a.UserID, Scopes: a.Scopes,
-		Token:     a.Token.Reveal(),
-		ExpiresAt: passport.FormatTime(a.ExpiresAt), CreatedAt: passport.FormatTime(a.CreatedAt),
-		Status: a.Status(s.now()),
-	})
+	var replay *passport.Replayed
+	switch err := s.Authorizations.CreateAuthorization(r.Context(), a); {
+	case errors.As(err, &replay):
+		var env struct {
+			Success bool                     `json:"success"`
+			Data    createdAuthorizationJSON `json:"data"`
+		}
+		if json.Unmarshal(replay.Body, &env) != nil {
+			writeError(w, r, s.logger(), fmt.Errorf("httpapi: stored idempotent response is not an authorization"))
+			return
+		}
+		env.Data.Token = a.Token.Reveal()
+		_, body := renderData(replay.Status, env.Data)
+		writeReplay(w, replay, body)
+	case err != nil:
+		writeError(w, r, s.logger(), err)
+	default:
+		w.Header().Set("ETag", etag(a.Version))
+		writeData(w, createStatus(a), s.toCreatedAuthorizationJSON(a, a.Token.Reveal()))
+	}
 }
 
 type auditEntryJSON struct {

@@ -144,11 +144,15 @@ func TestListIsEmptyArrayNotNull(t *testing.T) {
 func TestCreateAuthorization(t *testing.T) {
 	a := mustAPI(t)
 	pid := a.mustProviderID(t)
-	for _, tt := range []struct{ expiresAt, status string }{
-		{"2999-06-05T12:00:00.000Z", "active"},
-		{"2026-01-05T12:00:00Z", "expired"}, // in the past: stored, and reported as expired
+	for _, tt := range []struct{ expiresAt, status, label string }{
+		{"2999-06-05T12:00:00.000Z", "active", ""},
+		{"2026-01-05T12:00:00Z", "expired", "work"}, // in the past: stored, and reported as expired
 	} {
-		r := a.post(t, "/api/v1/passport/authorizations", authorizationJSON(pid, tt.expiresAt))
+		body := authorizationJSON(pid, tt.expiresAt)
+		if tt.label != "" { // a second account of the same user: a second grant
+			body = strings.Replace(body, `{`, `{"accountLabel":"`+tt.label+`",`, 1)
+		}
+		r := a.post(t, "/api/v1/passport/authorizations", body)
 		if r.Status != 201 {
 			t.Fatalf("status %d: %+v", r.Status, r.Error)
 		}
@@ -234,7 +238,7 @@ func TestMethodNotAllowedNamesAllowedMethods(t *testing.T) {
 	a := mustAPI(t)
 	for path, want := range map[string]string{
 		"/api/v1/passport/providers":      "GET, POST",
-		"/api/v1/passport/authorizations": "POST",
+		"/api/v1/passport/authorizations": "GET, POST",
 		"/api/v1/passport/audit":          "GET",
 	} {
 		r := a.do(t, "PUT", path, "", "")

@@ -23,7 +23,13 @@ type Route struct {
 var Routes = []Route{
 	{"GET", "/api/v1/passport/providers", "ListProvidersFunction", "passport/providers.read"},
 	{"POST", "/api/v1/passport/providers", "RegisterProviderFunction", "passport/providers.write"},
+	{"GET", "/api/v1/passport/providers/{id}", "GetProviderFunction", "passport/providers.read"},
+	{"PATCH", "/api/v1/passport/providers/{id}", "UpdateProviderFunction", "passport/providers.write"},
+	{"DELETE", "/api/v1/passport/providers/{id}", "DeleteProviderFunction", "passport/providers.write"},
+	{"GET", "/api/v1/passport/authorizations", "ListAuthorizationsFunction", "passport/authorizations.read"},
 	{"POST", "/api/v1/passport/authorizations", "CreateAuthorizationFunction", "passport/authorizations.write"},
+	{"GET", "/api/v1/passport/authorizations/{id}", "GetAuthorizationFunction", "passport/authorizations.read"},
+	{"DELETE", "/api/v1/passport/authorizations/{id}", "RevokeAuthorizationFunction", "passport/authorizations.write"},
 	{"GET", "/api/v1/passport/authorizations/{id}/token", "ReadTokenFunction", "passport/tokens.read"},
 	{"GET", "/api/v1/passport/audit", "ListAuditFunction", "passport/audit.read"},
 }
@@ -57,3 +63,15 @@ func (rt Route) match(path string) (map[string]string, bool) {
 // FallbackFunctionID serves the gateway's $default route: every request no
 // route matches, answered 404 or 405 in the envelope.
 const FallbackFunctionID = "FallbackFunction"
+
+// FallbackRoutes are served by the fallback function through the gateway's
+// $default route, not by routes of their own in template.yaml: the API's
+// OpenAPI document, which is neither a resource nor worth a function. Being
+// reached through $default, they need no scope: under the JWT authorizer
+// any valid token reads them, under AWS_IAM any caller allowed
+// execute-api:Invoke on $default. The OpenAPI document describes them with
+// Routes (tests check both tables against it).
+var FallbackRoutes = []Route{
+	{"GET", OpenAPIJSONPath, FallbackFunctionID, ""},
+	{"GET", OpenAPIYAMLPath, FallbackFunctionID, ""},
+}

@@ -55,6 +55,18 @@ func (s *Server) endpoint(functionID string) http.HandlerFunc {
 		return s.listAudit
 	case "ReadTokenFunction":
 		return s.readToken
+	case "GetProviderFunction":
+		return s.getProvider
+	case "UpdateProviderFunction":
+		return s.updateProvider
+	case "DeleteProviderFunction":
+		return s.deleteProvider
+	case "ListAuthorizationsFunction":
+		return s.listAuthorizations
+	case "GetAuthorizationFunction":
+		return s.getAuthorization
+	case "RevokeAuthorizationFunction":
+		return s.revokeAuthorization
 	}
 	panic("httpapi: route table names unknown function " + functionID)
 }
@@ -96,11 +108,15 @@ func (s *Server) serve(routes []Route) http.Handler {
 	})
 }
 
-// fallback answers a request no route matched: 405 with Allow when the path
-// exists under other methods, 404 otherwise.
+// fallback answers a request no route matched: the FallbackRoutes (the
+// OpenAPI document), 405 with Allow when the path exists under other
+// methods, 404 otherwise.
 func (s *Server) fallback(w http.ResponseWriter, r *http.Request) {
+	if s.serveOpenAPI(w, r) {
+		return
+	}
 	var allow []string
-	for _, rt := range Routes {
+	for _, rt := range slices.Concat(Routes, FallbackRoutes) {
 		if _, ok := rt.match(r.URL.Path); ok {
 			allow = append(allow, rt.Method)
 		}

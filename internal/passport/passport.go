@@ -28,6 +28,16 @@ type Provider struct {
 	Scopes      []string  `json:"scopes"`
 	RedirectURI string    `json:"redirectUri"`
 	CreatedAt   time.Time `json:"-"`
+	// Version counts the provider's changes, from 1; it is its ETag.
+	Version int64 `json:"-"`
+}
+
+// ProviderUpdate is a partial update of a provider: nil fields stay.
+type ProviderUpdate struct {
+	Name        *string
+	ClientID    *string
+	Scopes      []string // nil: unchanged
+	RedirectURI *string
 }
 
 // Provider types accepted at registration.
@@ -42,26 +52,49 @@ type Authorization struct {
 	ID         string
 	ProviderID string
 	UserID     string
-	Scopes     []string
-	// Token is the plaintext access token. It is set only on the way in and
-	// in the create response; storage keeps it sealed, never in plaintext.
+	// AccountLabel tells apart a user's accounts at one provider: there is
+	// one active grant per provider, user and label ("" by default).
+	AccountLabel string
+	Scopes       []string
+	// Token is the plaintext access token. It is set only on the way in, in
+	// the create response and in a token read; storage keeps it sealed.
 	Token     Secret
 	ExpiresAt time.Time
 	CreatedAt time.Time
+	UpdatedAt time.Time
+	// RevokedAt is when the grant was revoked (its token erased), or zero.
+	RevokedAt time.Time
+	// Version counts the grant's changes, from 1; it is its ETag.
+	Version int64
+	// Replaced is set by CreateAuthorization when the grant replaced an
+	// active one in place (same id) instead of creating a new one.
+	Replaced bool
 }
 
-// Authorization statuses, derived from ExpiresAt at read time.
+// Authorization statuses, derived at read time.
 const (
 	StatusActive  = "active"
 	StatusExpired = "expired"
+	StatusRevoked = "revoked"
 )
 
 // Status reports whether the grant is still usable at now.
 func (a *Authorization) Status(now time.Time) string {
-	if !now.Before(a.ExpiresAt) {
+	switch {
+	case !a.RevokedAt.IsZero():
+		return StatusRevoked
+	case !now.Before(a.ExpiresAt):
 		return StatusExpired
 	}
 	return StatusActive
+}
+
+// AuthorizationFilter selects authorizations: by user, by provider or both
+// (at least one), and optionally by status.
+type AuthorizationFilter struct {
+	UserID     string
+	ProviderID string
+	Status     string
 }
 
 // Audit actions, named in one place. The audit function derives them from
@@ -72,6 +105,9 @@ const (
 	ActionProviderDeleted      = "provider.deleted"
 	ActionAuthorizationCreated = "authorization.created"
 	ActionAuthorizationUpdated = "authorization.updated"
+	ActionAuthorizationRevoked = "authorization.revoked"
+	// ActionAuthorizationDeleted is an authorization item deleted outside
+	// Passport's API (Passport itself revokes, and DynamoDB expires).
 	ActionAuthorizationDeleted = "authorization.deleted"
 	ActionAuthorizationExpired = "authorization.expired"
 	ActionTokenRead            = "authorization.token_read"
@@ -80,7 +116,7 @@ const (
 // AuditActions lists every action, for validating filters.
 var AuditActions = []string{
 	ActionProviderCreated, ActionProviderUpdated, ActionProviderDeleted,
-	ActionAuthorizationCreated, ActionAuthorizationUpdated, ActionAuthorizationDeleted,
+	ActionAuthorizationCreated, ActionAuthorizationUpdated, ActionAuthorizationRevoked, ActionAuthorizationDeleted,
 	ActionAuthorizationExpired, ActionTokenRead,
 }
 
@@ -132,20 +168,59 @@ type ProviderService interface {
 	// cursor of the next page ("" on the last page).
 	// Returns EINVALID for a malformed cursor.
 	ListProviders(ctx context.Context, page Page) ([]*Provider, string, error)
+
+	// FindProvider returns the provider with id.
+	// Returns ENOTFOUND if there is none (or it was deleted).
+	FindProvider(ctx context.Context, id string) (*Provider, error)
+
+	// UpdateProvider applies upd to the provider with id, if its version is
+	// ifVersion (0: any), and returns it updated. Existing grants keep their
+	// scopes when the provider's narrow; new grants must fit the new ones.
+	// Returns ENOTFOUND, EINVALID for an invalid field or an empty update,
+	// ECONFLICT for a name another provider has, EPRECONDITION for a stale
+	// version.
+	UpdateProvider(ctx context.Context, id string, upd ProviderUpdate, ifVersion int64) (*Provider, error)
+
+	// DeleteProvider deletes the provider with id, if its version is
+	// ifVersion (0: any). While it has grants that are not revoked it
+	// refuses, unless cascade, which revokes them first; it returns how many
+	// it revoked.
+	// Returns ENOTFOUND, ECONFLICT (grants remain), EPRECONDITION.
+	DeleteProvider(ctx context.Context, id string, cascade bool, ifVersion int64) (int, error)
 }
 
 // AuthorizationService is the token vault.
 type AuthorizationService interface {
-	// CreateAuthorization stores a, assigning its ID and CreatedAt. Its scopes
-	// must all be scopes of its provider.
+	// CreateAuthorization stores a, assigning its ID, CreatedAt and Version.
+	// Its scopes must all be scopes of its provider. When the provider, user
+	// and account label already have an active grant, that grant's scopes,
+	// token and expiry are replaced in place: a keeps its ID and
+	// a.Replaced is set.
 	// Returns EINVALID when a fails validation or asks for scopes the provider
 	// does not offer, and ENOTFOUND when the provider does not exist.
 	CreateAuthorization(ctx context.Context, a *Authorization) error
 
+	// FindAuthorization returns the authorization with id, without its token.
+	// Returns ENOTFOUND.
+	FindAuthorization(ctx context.Context, id string) (*Authorization, error)
+
+	// ListAuthorizations returns the authorizations matching f, without
+	// tokens, in creation order, and the next page's cursor.
+	// Returns EINVALID for a filter without user or provider, an unknown
+	// status, or a malformed cursor.
+	ListAuthorizations(ctx context.Context, f AuthorizationFilter, page Page) ([]*Authorization, string, error)
+
+	// RevokeAuthorization erases the grant's token and marks it revoked, if
+	// its version is ifVersion (0: any); the record stays until its
+	// retention ends. Revoking a revoked grant changes nothing.
+	// Returns ENOTFOUND, EPRECONDITION.
+	RevokeAuthorization(ctx context.Context, id string, ifVersion int64) (*Authorization, error)
+
 	// ReadToken returns the authorization with id and its plaintext token.
 	// It records the read for the audit trail first: a read that cannot be
 	// audited returns no token.
-	// Returns ENOTFOUND for an unknown id, EEXPIRED for an expired grant, and
+	// Returns ENOTFOUND for an unknown id, EEXPIRED for an expired grant,
+	// EREVOKED for a revoked one, and
 	// EUNAVAILABLE when the key service or the table is unreachable.
 	ReadToken(ctx context.Context, id string) (*Authorization, error)
 }

@@ -33,10 +33,16 @@ func TestTemplateRoutes(t *testing.T) {
 	tpl := loadRepoTemplate(t)
 	want := []samtemplate.Route{
 		{Method: "GET", Path: "/api/v1/passport/audit", FunctionID: "ListAuditFunction"},
+		{Method: "GET", Path: "/api/v1/passport/authorizations", FunctionID: "ListAuthorizationsFunction"},
 		{Method: "POST", Path: "/api/v1/passport/authorizations", FunctionID: "CreateAuthorizationFunction"},
+		{Method: "DELETE", Path: "/api/v1/passport/authorizations/{id}", FunctionID: "RevokeAuthorizationFunction"},
+		{Method: "GET", Path: "/api/v1/passport/authorizations/{id}", FunctionID: "GetAuthorizationFunction"},
 		{Method: "GET", Path: "/api/v1/passport/authorizations/{id}/token", FunctionID: "ReadTokenFunction"},
 		{Method: "GET", Path: "/api/v1/passport/providers", FunctionID: "ListProvidersFunction"},
 		{Method: "POST", Path: "/api/v1/passport/providers", FunctionID: "RegisterProviderFunction"},
+		{Method: "DELETE", Path: "/api/v1/passport/providers/{id}", FunctionID: "DeleteProviderFunction"},
+		{Method: "GET", Path: "/api/v1/passport/providers/{id}", FunctionID: "GetProviderFunction"},
+		{Method: "PATCH", Path: "/api/v1/passport/providers/{id}", FunctionID: "UpdateProviderFunction"},
 		{Method: "ANY", Path: "$default", FunctionID: "FallbackFunction"},
 	}
 	if got := tpl.Routes(); !reflect.DeepEqual(got, want) {
@@ -54,6 +60,12 @@ func TestTemplateFunctions(t *testing.T) {
 		"ListProvidersFunction":       "functions/list-providers",
 		"ReadTokenFunction":           "functions/read-token",
 		"RegisterProviderFunction":    "functions/register-provider",
+		"GetProviderFunction":         "functions/get-provider",
+		"UpdateProviderFunction":      "functions/update-provider",
+		"DeleteProviderFunction":      "functions/delete-provider",
+		"ListAuthorizationsFunction":  "functions/list-authorizations",
+		"GetAuthorizationFunction":    "functions/get-authorization",
+		"RevokeAuthorizationFunction": "functions/revoke-authorization",
 	}
 	var wantIDs []string
 	for id := range wantDirs {
@@ -236,13 +248,38 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 			`dynamodb:Query PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUDIT#*"]}}`,
 		},
 		"RegisterProviderFunction": {
-			"dynamodb:ConditionCheckItem PassportTable.Arn",
-			"dynamodb:PutItem PassportTable.Arn",
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*","IDEMPOTENCY#*"]}}`,
 		},
 		"CreateAuthorizationFunction": {
-			"dynamodb:ConditionCheckItem PassportTable.Arn",
-			"dynamodb:PutItem PassportTable.Arn",
+			`dynamodb:ConditionCheckItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*"]}}`,
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*","GRANT#*","IDEMPOTENCY#*"]}}`,
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*","GRANT#*","IDEMPOTENCY#*"]}}`,
 			"kms:GenerateDataKey TokenKey.Arn if " + dataKeyContext,
+		},
+		"GetProviderFunction": {
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*"]}}`,
+		},
+		"UpdateProviderFunction": {
+			`dynamodb:DeleteItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*"]}}`,
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*"]}}`,
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*"]}}`,
+		},
+		"DeleteProviderFunction": {
+			`dynamodb:DeleteItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*","AUTHZ#*","GRANT#*"]}}`,
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*","AUTHZ#*","GRANT#*"]}}`,
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*","AUTHZ#*","GRANT#*"]}}`,
+			`dynamodb:Query ${PassportTable.Arn}/index/GSI1`,
+			`dynamodb:UpdateItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["PROVIDER#*","UNIQUE#*","AUTHZ#*","GRANT#*"]}}`,
+		},
+		"ListAuthorizationsFunction": {
+			`dynamodb:Query ${PassportTable.Arn}/index/GSI1`,
+		},
+		"GetAuthorizationFunction": {
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*"]}}`,
+		},
+		"RevokeAuthorizationFunction": {
+			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*","GRANT#*"]}}`,
+			`dynamodb:PutItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*","GRANT#*"]}}`,
 		},
 		"ReadTokenFunction": {
 			`dynamodb:GetItem PassportTable.Arn if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["AUTHZ#*"]}}`,
