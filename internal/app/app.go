@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,8 @@ type Config struct {
 	AuthorizationRetention time.Duration
 	AuditRetention         time.Duration
 	LogLevel               slog.Level
+	// CursorKey signs list cursors (CURSOR_SIGNING_KEY).
+	CursorKey []byte
 	// LogOutput receives the JSON logs; os.Stdout (Lambda's log stream)
 	// when nil. Not read from the environment: tests set it to read logs.
 	LogOutput io.Writer
@@ -52,9 +55,18 @@ type Config struct {
 //	KMS_KEY_ID                    the KMS key that seals tokens (required by functions that store tokens)
 //	AUTHORIZATION_RETENTION_DAYS  days an expired authorization is kept before TTL purges it (default 30)
 //	AUDIT_RETENTION_DAYS          days an audit entry is kept (default 400)
+//	CURSOR_SIGNING_KEY            signs list cursors; every function of one list must share it
 //	AWS_LAMBDA_LOG_LEVEL          DEBUG, INFO, WARN or ERROR (default INFO)
 func LoadConfig(getenv func(string) string) (Config, error) {
-	cfg := Config{Table: getenv("TABLE_NAME"), KMSKeyID: getenv("KMS_KEY_ID")}
+	cfg := Config{Table: getenv("TABLE_NAME"), KMSKeyID: getenv("KMS_KEY_ID"), CursorKey: []byte(getenv("CURSOR_SIGNING_KEY"))}
+	if len(cfg.CursorKey) == 0 {
+		// Without a configured secret, cursors are still bound to their list,
+		// filter and partitions, and signed with a key anyone who knows the
+		// table's name could derive: set CURSOR_SIGNING_KEY to make them
+		// unforgeable.
+		sum := sha256.Sum256([]byte("passport-cursor\x00" + cfg.Table))
+		cfg.CursorKey = sum[:]
+	}
 	var errs []error
 	if cfg.Table == "" {
 		errs = append(errs, errors.New("TABLE_NAME is required"))
@@ -115,6 +127,7 @@ func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
 	a := &App{cfg: cfg, aws: awsCfg, logger: NewLogger(logs, cfg.LogLevel)}
 	storeCfg := dynamo.Config{
 		Table:                  cfg.Table,
+		CursorKey:              cfg.CursorKey,
 		AuthorizationRetention: cfg.AuthorizationRetention,
 		AuditRetention:         cfg.AuditRetention,
 	}

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -36,6 +37,7 @@ type listQuery struct {
 	binding  string // the filter's fingerprint, bound into its cursors
 	sources  []source
 	keyAttrs []string // the index's and the table's key attributes
+	key      []byte   // signs the list's cursors (Config.CursorKey)
 	forward  bool     // oldest first; newest first otherwise
 	// Optional sort-key range (inclusive) and filter, applied to every source.
 	skLow, skHigh string
@@ -88,9 +90,18 @@ func invalidCursor() error {
 	}
 }
 
+// A cursor is signed: payload "." HMAC-SHA256(key, payload), truncated to
+// 128 bits, so a client can neither forge one nor edit the positions inside.
 func encodeCursor(q *listQuery, pos []position) string {
 	b, _ := json.Marshal(cursor{V: cursorVersion, List: q.name, Binding: q.binding, Pos: pos}) // strings and bools always marshal
-	return base64.RawURLEncoding.EncodeToString(b)
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(q.key, payload))
+}
+
+func cursorMAC(key []byte, payload string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(payload))
+	return m.Sum(nil)[:16]
 }
 
 func decodeCursor(q *listQuery, s string) ([]position, error) {
@@ -100,7 +111,12 @@ func decodeCursor(q *listQuery, s string) ([]position, error) {
 	if len(s) > maxCursorLen {
 		return nil, invalidCursor()
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	payload, sig, ok := strings.Cut(s, ".")
+	mac, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || !hmac.Equal(mac, cursorMAC(q.key, payload)) {
+		return nil, invalidCursor()
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
 		return nil, invalidCursor()
 	}
@@ -143,9 +159,11 @@ type sourcePage struct {
 }
 
 // queryPage reads one page of q and returns its items and the next cursor.
-func (s *Store) queryPage(ctx context.Context, q *listQuery, page passport.Page) ([]item, string, error) {
+func (s *Store) queryPage(ctx context.Context, base *listQuery, page passport.Page) ([]item, string, error) {
+	q := *base
+	q.key = s.cfg.CursorKey
 	limit := clampLimit(page.Limit)
-	pos, err := decodeCursor(q, page.Cursor)
+	pos, err := decodeCursor(&q, page.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -156,7 +174,7 @@ func (s *Store) queryPage(ctx context.Context, q *listQuery, page passport.Page)
 		if pos[i].Done {
 			continue
 		}
-		wg.Go(func() { results[i], errs[i] = s.querySource(ctx, q, i, pos[i], limit+1) })
+		wg.Go(func() { results[i], errs[i] = s.querySource(ctx, &q, i, pos[i], limit+1) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -164,11 +182,11 @@ func (s *Store) queryPage(ctx context.Context, q *listQuery, page passport.Page)
 			return nil, "", storageError("query "+q.name, err)
 		}
 	}
-	items, next := mergePages(q, results, pos, limit)
+	items, next := mergePages(&q, results, pos, limit)
 	if allDone(next) {
 		return items, "", nil
 	}
-	return items, encodeCursor(q, next), nil
+	return items, encodeCursor(&q, next), nil
 }
 
 // querySource asks source i for up to n items after its position. Asking

@@ -56,6 +56,9 @@ type Config struct {
 	Sealer TokenSealer
 	// Opener decrypts tokens. Required to read them.
 	Opener TokenOpener
+	// CursorKey signs list cursors, so clients cannot forge or edit them.
+	// Every function serving one list must share it.
+	CursorKey []byte
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }

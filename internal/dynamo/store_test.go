@@ -2,6 +2,7 @@ package dynamo_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -205,7 +206,11 @@ func TestListProviders_RejectsForeignCursors(t *testing.T) {
 	// A providers cursor is not an audit cursor.
 	_, _, err = f.store.ListAuditEntries(context.Background(), passport.AuditFilter{}, passport.Page{Cursor: next})
 	assertCode(t, err, passport.EINVALID)
-	for _, c := range []string{"garbage", "eyJ2IjoxfQ", strings.Repeat("A", 5000)} {
+	// A cursor edited by hand (here: another position) fails its signature.
+	payload, sig, _ := strings.Cut(next, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(payload)
+	edited := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), `"v":1`, `"v":1 `, 1))) + "." + sig
+	for _, c := range []string{"garbage", "eyJ2IjoxfQ", strings.Repeat("A", 5000), edited, payload} {
 		_, _, err := f.store.ListProviders(context.Background(), passport.Page{Cursor: c})
 		assertCode(t, err, passport.EINVALID)
 	}
@@ -435,5 +440,40 @@ func TestReadToken_CiphertextBoundToItsAuthorization(t *testing.T) {
 	}
 	if got, err := f.store.ReadToken(context.Background(), b.ID); err == nil {
 		t.Fatalf("read %q from a copied ciphertext", got.Token.Reveal())
+	}
+}
+
+// Paging while others write neither skips nor repeats an item that existed
+// when paging began.
+func TestListProviders_StableWhileWriting(t *testing.T) {
+	f := mustFixture(t)
+	var before []string
+	for i := range 6 {
+		f.now = f.now.Add(time.Millisecond)
+		before = append(before, f.mustCreateProvider(t, "p"+strconv.Itoa(i)).ID)
+	}
+	seen := map[string]int{}
+	page := passport.Page{Limit: 2}
+	for pages := 0; pages < 20; pages++ {
+		list, next, err := f.store.ListProviders(context.Background(), page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range list {
+			seen[p.ID]++
+		}
+		for i := range 2 { // others register meanwhile
+			f.now = f.now.Add(time.Millisecond)
+			f.mustCreateProvider(t, fmt.Sprintf("new-%d-%d", pages, i))
+		}
+		if next == "" || pages == 5 {
+			break
+		}
+		page.Cursor = next
+	}
+	for _, id := range before {
+		if seen[id] != 1 {
+			t.Errorf("provider %s seen %d times, want 1", id, seen[id])
+		}
 	}
 }
