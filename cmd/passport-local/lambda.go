@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/samtemplate"
 )
 
@@ -26,13 +26,13 @@ func lambdaFlag(fs *flag.FlagSet) *string {
 
 // startFunctions returns what serves the functions in mode (nil: this
 // process), a line for the banner, and what stops them.
-func startFunctions(ctx context.Context, mode string, tmpl *samtemplate.Template, opts app.LocalOptions, root string) (app.Functions, string, func(), error) {
+func startFunctions(ctx context.Context, mode string, tmpl *samtemplate.Template, opts localapp.LocalOptions, root string) (localapp.Functions, string, func(), error) {
 	switch mode {
 	case "go":
 		return nil, "in this process (-lambda=rie runs the built binaries)", func() {}, nil
 	case "rie":
 		fmt.Println("Building the functions and starting one Lambda Runtime Interface Emulator each ...")
-		fns, err := app.StartRIEFunctions(ctx, tmpl, opts, filepath.Join(root, ".cache", "rie"), functionLog{os.Stderr})
+		fns, err := localapp.StartRIEFunctions(ctx, tmpl, opts, filepath.Join(root, ".cache", "rie"), functionLog{os.Stderr})
 		if err != nil {
 			return nil, "", nil, err
 		}

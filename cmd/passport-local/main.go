@@ -32,7 +32,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"
 	"github.com/passport-oss/passport/internal/samtemplate"
 )
@@ -118,14 +118,14 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := app.LocalOptions{Table: table, KMSKeyID: keyID, FailuresFile: *failures, Logger: log}
+	opts := localapp.LocalOptions{Table: table, KMSKeyID: keyID, FailuresFile: *failures, Logger: log}
 	functions, functionsDesc, stopFunctions, err := startFunctions(ctx, *lambdaMode, tmpl, opts, root)
 	if err != nil {
 		return err
 	}
 	defer stopFunctions()
 	opts.Functions = functions
-	local, err := app.NewLocal(ctx, tmpl, awsCfg, opts)
+	local, err := localapp.NewLocal(ctx, tmpl, awsCfg, opts)
 	if err != nil {
 		return err
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"
 )
 
@@ -62,7 +62,7 @@ func (c *chaos) wrap(next localstack.StreamFunc) localstack.StreamFunc {
 // has exactly one audit entry and nothing else is there.
 func TestAuditIsCompleteUnderConsumerFaults(t *testing.T) {
 	c := &chaos{}
-	s := mustStackWith(t, app.LocalOptions{WrapStream: c.wrap})
+	s := mustStackWith(t, localapp.LocalOptions{WrapStream: c.wrap})
 
 	const providers, perProvider = 20, 24 // 20 registrations + 480 authorizations
 	want := map[string]bool{}

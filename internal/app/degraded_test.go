@@ -10,10 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/dynamo"
 	"github.com/passport-oss/passport/internal/faults"
 	"github.com/passport-oss/passport/internal/kmsenvelope"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/passport"
 	"github.com/passport-oss/passport/internal/testenv"
 )
@@ -59,7 +59,7 @@ func TestKMSUnreachableDegradesTokensOnly(t *testing.T) {
 		}},
 		{"every KMS call dropped", func(t *testing.T) *stack {
 			tr := faults.New(nil, 1, faults.Rule{Op: "KMS.*", Kind: faults.Drop, Rate: 1})
-			return mustStackWith(t, app.LocalOptions{HTTPClient: func(string) aws.HTTPClient { return tr.Client() }})
+			return mustStackWith(t, localapp.LocalOptions{HTTPClient: func(string) aws.HTTPClient { return tr.Client() }})
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

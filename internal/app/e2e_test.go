@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/dynamo"
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/kmsenvelope"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/passport"
 	"github.com/passport-oss/passport/internal/testenv"
 )
@@ -28,18 +28,18 @@ import (
 // stack is the whole API as `make run` serves it, over real HTTP.
 type stack struct {
 	url   string
-	local *app.Local
+	local *localapp.Local
 	db    *dynamodb.Client
 	table string
 }
 
 func mustStack(t *testing.T) *stack {
 	t.Helper()
-	return mustStackWith(t, app.LocalOptions{})
+	return mustStackWith(t, localapp.LocalOptions{})
 }
 
 // mustStackWith is mustStack with options; Table and KMSKeyID are set here.
-func mustStackWith(t *testing.T, opts app.LocalOptions) *stack {
+func mustStackWith(t *testing.T, opts localapp.LocalOptions) *stack {
 	t.Helper()
 	db := testenv.DynamoDB(t)
 	_, keyID := testenv.KMS(t)
@@ -49,7 +49,7 @@ func mustStackWith(t *testing.T, opts app.LocalOptions) *stack {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	local, err := app.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), opts)
+	local, err := localapp.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

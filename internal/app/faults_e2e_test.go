@@ -15,6 +15,7 @@ import (
 
 	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/faults"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
 )
 
@@ -30,7 +31,7 @@ func mustFaultyStack(t *testing.T, tr *faults.Transport) *stack {
 			consumer[id] = true
 		}
 	}
-	return mustStackWith(t, app.LocalOptions{HTTPClient: func(functionID string) aws.HTTPClient {
+	return mustStackWith(t, localapp.LocalOptions{HTTPClient: func(functionID string) aws.HTTPClient {
 		if consumer[functionID] {
 			return nil
 		}

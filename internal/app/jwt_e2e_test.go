@@ -13,8 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"
 	"github.com/passport-oss/passport/internal/samtemplate"
 	"github.com/passport-oss/passport/internal/testenv"
@@ -24,7 +24,7 @@ import (
 // template.yaml's routes in JWT mode, tokens checked against a dev key.
 type jwtStack struct {
 	url   string
-	local *app.Local
+	local *localapp.Local
 	key   *localstack.DevKey
 }
 
@@ -34,7 +34,7 @@ func mustJWTStack(t *testing.T) *jwtStack {
 	_, keyID := testenv.KMS(t)
 	table := fmt.Sprintf("passport-jwt-e2e-%d", time.Now().UnixNano())
 	ctx, cancel := context.WithCancel(context.Background())
-	local, err := app.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), app.LocalOptions{Table: table, KMSKeyID: keyID})
+	local, err := localapp.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), localapp.LocalOptions{Table: table, KMSKeyID: keyID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,6 @@ func (s *stack) mustAuthorization(t *testing.T, providerID, user, label string) 
 	return data(t, env)
 }
 
-
 func TestProviderLifecycle(t *testing.T) {
 	s := mustStack(t)
 	p, id := s.mustProvider(t)

@@ -99,44 +99,44 @@ func TestEveryOperationMatchesTheDocument(t *testing.T) {
 	}
 	key := map[string]string{"Idempotency-Key": "contract-" + t.Name()}
 
-	status, hdr, env := s.openapiCall(t, "POST", providers, key, githubProvider)
+	status, hdr, env := s.sendWith(t, "POST", providers, githubProvider, key)
 	expect("register", status, 201, env)
 	providerID, providerTag := data(t, env)["id"].(string), hdr.Get("ETag")
-	status, hdr, env = s.openapiCall(t, "POST", providers, key, githubProvider)
+	status, hdr, env = s.sendWith(t, "POST", providers, githubProvider, key)
 	expect("register, retried", status, 201, env)
 	if hdr.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("register, retried: Idempotent-Replayed = %q, want true", hdr.Get("Idempotent-Replayed"))
 	}
-	status, _, env = s.openapiCall(t, "POST", providers, key, strings.Replace(githubProvider, `"github"`, `"gitlab"`, 1))
+	status, _, env = s.sendWith(t, "POST", providers, strings.Replace(githubProvider, `"github"`, `"gitlab"`, 1), key)
 	expect("register, key reused", status, 422, env)
-	status, _, env = s.openapiCall(t, "POST", providers, nil, strings.Replace(githubProvider, `"github"`, `"GitHub"`, 1))
+	status, _, env = s.sendWith(t, "POST", providers, strings.Replace(githubProvider, `"github"`, `"GitHub"`, 1), nil)
 	expect("register, name taken", status, 409, env)
-	status, _, env = s.openapiCall(t, "POST", providers, nil, strings.Replace(githubProvider, `"github"`, `"gitlab"`, 1))
+	status, _, env = s.sendWith(t, "POST", providers, strings.Replace(githubProvider, `"github"`, `"gitlab"`, 1), nil)
 	expect("register another", status, 201, env)
 
-	status, _, env = s.openapiCall(t, "GET", providers+"?limit=1", nil, "")
+	status, _, env = s.sendWith(t, "GET", providers+"?limit=1", "", nil)
 	expect("list, first page", status, 200, env)
 	cursor, _ := env["nextCursor"].(string)
 	if cursor == "" {
 		t.Fatalf("list, first page: no nextCursor: %v", env)
 	}
-	status, _, env = s.openapiCall(t, "GET", providers+"?limit=1&cursor="+url.QueryEscape(cursor), nil, "")
+	status, _, env = s.sendWith(t, "GET", providers+"?limit=1&cursor="+url.QueryEscape(cursor), "", nil)
 	expect("list, second page", status, 200, env)
 
-	status, _, env = s.openapiCall(t, "GET", providers+"/"+providerID, nil, "")
+	status, _, env = s.sendWith(t, "GET", providers+"/"+providerID, "", nil)
 	expect("read provider", status, 200, env)
-	status, _, env = s.openapiCall(t, "GET", providers+"/nope", nil, "")
+	status, _, env = s.sendWith(t, "GET", providers+"/nope", "", nil)
 	expect("read unknown provider", status, 404, env)
 	patch := `{"scopes":["repo","user","read:org","gist"]}`
-	status, hdr, env = s.openapiCall(t, "PATCH", providers+"/"+providerID,
-		map[string]string{"Content-Type": "application/merge-patch+json", "If-Match": providerTag}, patch)
+	status, hdr, env = s.sendWith(t, "PATCH", providers+"/"+providerID, patch,
+		map[string]string{"Content-Type": "application/merge-patch+json", "If-Match": providerTag})
 	expect("update provider", status, 200, env)
 	if hdr.Get("ETag") == providerTag {
 		t.Errorf("update provider: ETag %s unchanged", providerTag)
 	}
-	status, _, env = s.openapiCall(t, "PATCH", providers+"/"+providerID, map[string]string{"If-Match": providerTag}, patch)
+	status, _, env = s.sendWith(t, "PATCH", providers+"/"+providerID, patch, map[string]string{"If-Match": providerTag})
 	expect("update provider, stale If-Match", status, 412, env)
-	status, _, env = s.openapiCall(t, "PATCH", providers+"/"+providerID, nil, `{"name":"gitlab"}`)
+	status, _, env = s.sendWith(t, "PATCH", providers+"/"+providerID, `{"name":"gitlab"}`, nil)
 	expect("update provider, name taken", status, 409, env)
 
 	grant := func(label string) string {
@@ -147,47 +147,47 @@ func TestEveryOperationMatchesTheDocument(t *testing.T) {
 		return b + "}"
 	}
 	grantKey := map[string]string{"Idempotency-Key": "contract-grant-" + t.Name()}
-	status, _, env = s.openapiCall(t, "POST", authorizations, grantKey, grant(""))
+	status, _, env = s.sendWith(t, "POST", authorizations, grant(""), grantKey)
 	expect("create authorization", status, 201, env)
 	authzID := data(t, env)["id"].(string)
-	status, hdr, env = s.openapiCall(t, "POST", authorizations, grantKey, grant(""))
+	status, hdr, env = s.sendWith(t, "POST", authorizations, grant(""), grantKey)
 	expect("create authorization, retried", status, 201, env)
 	if hdr.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("create authorization, retried: Idempotent-Replayed = %q, want true", hdr.Get("Idempotent-Replayed"))
 	}
-	status, _, env = s.openapiCall(t, "POST", authorizations, nil, grant(""))
+	status, _, env = s.sendWith(t, "POST", authorizations, grant(""), nil)
 	expect("reconnect", status, 200, env)
-	status, _, env = s.openapiCall(t, "POST", authorizations, nil, grant("work"))
+	status, _, env = s.sendWith(t, "POST", authorizations, grant("work"), nil)
 	expect("create authorization, second account", status, 201, env)
-	status, _, env = s.openapiCall(t, "POST", authorizations, nil, strings.Replace(grant(""), providerID, "nope", 1))
+	status, _, env = s.sendWith(t, "POST", authorizations, strings.Replace(grant(""), providerID, "nope", 1), nil)
 	expect("create authorization, unknown provider", status, 404, env)
 
-	status, _, env = s.openapiCall(t, "GET", authorizations+"?userId=user-abc", nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations+"?userId=user-abc", "", nil)
 	expect("list a user's authorizations", status, 200, env)
-	status, _, env = s.openapiCall(t, "GET", authorizations+"?providerId="+providerID+"&status=active&limit=1", nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations+"?providerId="+providerID+"&status=active&limit=1", "", nil)
 	expect("list a provider's active authorizations", status, 200, env)
-	status, _, env = s.openapiCall(t, "GET", authorizations, nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations, "", nil)
 	expect("list authorizations without a filter", status, 400, env)
-	status, hdr, env = s.openapiCall(t, "GET", authorizations+"/"+authzID, nil, "")
+	status, hdr, env = s.sendWith(t, "GET", authorizations+"/"+authzID, "", nil)
 	expect("read authorization", status, 200, env)
 	authzTag := hdr.Get("ETag")
-	status, _, env = s.openapiCall(t, "GET", authorizations+"/nope", nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations+"/nope", "", nil)
 	expect("read unknown authorization", status, 404, env)
-	status, _, env = s.openapiCall(t, "GET", authorizations+"/"+authzID+"/token", nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations+"/"+authzID+"/token", "", nil)
 	expect("read token", status, 200, env)
 
-	status, _, env = s.openapiCall(t, "DELETE", authorizations+"/"+authzID, map[string]string{"If-Match": `"v999"`}, "")
+	status, _, env = s.sendWith(t, "DELETE", authorizations+"/"+authzID, "", map[string]string{"If-Match": `"v999"`})
 	expect("revoke, stale If-Match", status, 412, env)
-	status, _, env = s.openapiCall(t, "DELETE", authorizations+"/"+authzID, map[string]string{"If-Match": authzTag}, "")
+	status, _, env = s.sendWith(t, "DELETE", authorizations+"/"+authzID, "", map[string]string{"If-Match": authzTag})
 	expect("revoke", status, 200, env)
-	status, _, env = s.openapiCall(t, "GET", authorizations+"/"+authzID+"/token", nil, "")
+	status, _, env = s.sendWith(t, "GET", authorizations+"/"+authzID+"/token", "", nil)
 	expect("read a revoked token", status, 410, env)
 
-	status, _, env = s.openapiCall(t, "DELETE", providers+"/"+providerID, nil, "")
+	status, _, env = s.sendWith(t, "DELETE", providers+"/"+providerID, "", nil)
 	expect("delete a provider with authorizations", status, 409, env)
-	status, _, env = s.openapiCall(t, "DELETE", providers+"/"+providerID+"?cascade=true", nil, "")
+	status, _, env = s.sendWith(t, "DELETE", providers+"/"+providerID+"?cascade=true", "", nil)
 	expect("delete, cascading", status, 200, env)
-	status, _, env = s.openapiCall(t, "DELETE", providers+"/"+providerID, nil, "")
+	status, _, env = s.sendWith(t, "DELETE", providers+"/"+providerID, "", nil)
 	expect("delete a deleted provider", status, 404, env)
 
 	// Every action's entry, each checked against the document.
@@ -202,33 +202,6 @@ func TestEveryOperationMatchesTheDocument(t *testing.T) {
 			t.Errorf("no %s entry in the audit trail: %v", action, seen)
 		}
 	}
-	status, _, env = s.openapiCall(t, "GET", "/api/v1/passport/audit?providerId="+providerID+"&action=provider.updated&limit=5", nil, "")
+	status, _, env = s.sendWith(t, "GET", "/api/v1/passport/audit?providerId="+providerID+"&action=provider.updated&limit=5", "", nil)
 	expect("a provider's audit trail", status, 200, env)
-}
-
-// openapiCall sends a request with headers (Content-Type application/json
-// for a body, unless given) through the checking client, and returns the
-// status, the response headers and the decoded envelope.
-func (s *stack) openapiCall(t *testing.T, method, path string, header map[string]string, body string) (int, http.Header, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := openapitest.Client(t).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var env map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
-		t.Fatalf("%s %s: %d, not JSON: %v", method, path, resp.StatusCode, err)
-	}
-	return resp.StatusCode, resp.Header, env
 }

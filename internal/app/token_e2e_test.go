@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
 )
 
@@ -33,7 +33,7 @@ func (s *syncBuffer) String() string {
 // and never lets a cache keep it; everything else keeps it out of sight.
 func TestTokenRead(t *testing.T) {
 	logs := &syncBuffer{}
-	s := mustStackWith(t, app.LocalOptions{LogOutput: logs})
+	s := mustStackWith(t, localapp.LocalOptions{LogOutput: logs})
 	_, providerID := s.mustProvider(t)
 	const token = "gho_tokenReadSecret42"
 	status, _, env := s.curl(t, "POST", "/api/v1/passport/authorizations",

@@ -38,7 +38,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"
 	"github.com/passport-oss/passport/internal/samtemplate"
 )
@@ -127,7 +127,7 @@ type env struct {
 	aws     aws.Config
 	db      *dynamodb.Client
 	keyID   string
-	local   *app.Local // the API on table, served at api.base
+	local   *localapp.Local // the API on table, served at api.base
 	table   string
 	api     *client
 	samples *samples
@@ -282,7 +282,7 @@ func awsConfig(ctx context.Context, hc *http.Client) (aws.Config, error) {
 	return cfg, nil
 }
 
-// serveAPI builds the whole API (app.NewLocal, what `make run` serves) on a
+// serveAPI builds the whole API (localapp.NewLocal, what `make run` serves) on a
 // fresh table and serves its gateway on a free loopback port.
 func (e *env) serveAPI(ctx context.Context, stops *[]func()) error {
 	e.table = "passport-bench-" + newID()[:10]
@@ -303,14 +303,14 @@ func (e *env) serveAPI(ctx context.Context, stops *[]func()) error {
 	return nil
 }
 
-// newLocal is app.NewLocal on table with this run's SDK config. The
+// newLocal is localapp.NewLocal on table with this run's SDK config. The
 // functions log to stdout, as Lambda wants; here that is the table's
 // stream, so they get /dev/null (a write per request all the same).
-func (e *env) newLocal(ctx context.Context, table string) (*app.Local, error) {
-	var local *app.Local
+func (e *env) newLocal(ctx context.Context, table string) (*localapp.Local, error) {
+	var local *localapp.Local
 	err := withStdout(os.DevNull, func() error {
 		var err error
-		local, err = app.NewLocal(ctx, e.tmpl, e.aws, app.LocalOptions{
+		local, err = localapp.NewLocal(ctx, e.tmpl, e.aws, localapp.LocalOptions{
 			Table: table, KMSKeyID: e.keyID,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -348,7 +348,7 @@ func serve(h http.Handler) (string, func(), error) {
 }
 
 // runPollers runs local's stream pollers until the returned stop is called.
-func runPollers(local *app.Local) (stop func() error) {
+func runPollers(local *localapp.Local) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- local.RunPollers(ctx) }()

@@ -105,7 +105,7 @@ func (e *env) buildFunctions(ctx context.Context) ([]*lambdaFn, error) {
 }
 
 // localResources maps the template's table and KMS key to the local ones,
-// as app.NewLocal does.
+// as localapp.NewLocal does.
 func localResources(tmpl *samtemplate.Template, table, keyID string) map[string]string {
 	out := map[string]string{}
 	for id, r := range tmpl.Resources {

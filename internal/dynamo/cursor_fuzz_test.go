@@ -4,6 +4,7 @@ package dynamo
 // cursor is the one input of a list that a client hands back to the store.
 
 import (
+	"encoding/base64"
 	"slices"
 	"testing"
 	"time"
@@ -11,16 +12,31 @@ import (
 	"github.com/passport-oss/passport/internal/passport"
 )
 
+// fuzzKey signs the fuzzed lists' cursors, as Config.CursorKey does.
+var fuzzKey = []byte("fuzz-cursor-key")
+
 // fuzzLists are the lists a cursor may belong to: one source on GSI1, one
 // source on the base table, and the four merged shards of the whole trail.
 func fuzzLists() []*listQuery {
 	since := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return []*listQuery{
-		&providersList,
+	providers := providersList
+	lists := []*listQuery{
+		&providers,
 		auditQuery(passport.AuditFilter{}),
 		auditQuery(passport.AuditFilter{ProviderID: "p1"}),
 		auditQuery(passport.AuditFilter{UserID: "user-1", Action: passport.ActionTokenRead, Since: since}),
 	}
+	for _, q := range lists {
+		q.key = fuzzKey
+	}
+	return lists
+}
+
+// signed is payload as a cursor signed with fuzzKey: what only the server
+// could make. Seeds built so reach the checks behind the signature.
+func signed(payload string) string {
+	p := base64.RawURLEncoding.EncodeToString([]byte(payload))
+	return p + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(fuzzKey, p))
 }
 
 // fuzzPositions returns positions the paging could produce for q: some
@@ -59,6 +75,13 @@ func FuzzDecodeCursor(f *testing.F) {
 		f.Add(uint8(i), valid[:len(valid)-1])
 	}
 	f.Add(uint8(0), "")
+	// Signed, yet not the encoder's: an unknown field, a name in other case,
+	// a key outside the partition, a done source with a key.
+	f.Add(uint8(0), signed(`{"v":1,"l":"providers","p":[{}],"x":1}`))
+	f.Add(uint8(0), signed(`{"V":1,"L":"providers","P":[{}]}`))
+	f.Add(uint8(0), signed(`{"v":1,"l":"providers","p":[{"k":{"PK":"PROVIDER#a","SK":"PROVIDER","GSI1PK":"AUDIT#0","GSI1SK":"x"}}]}`))
+	f.Add(uint8(0), signed(`{"v":1,"l":"providers","p":[{"d":true,"k":{"PK":"a","SK":"b","GSI1PK":"PROVIDERS","GSI1SK":"x"}}]}`))
+	f.Add(uint8(0), signed(`{"v":1,"l":"providers","p":[{}]}`)[:10]+"\n"+signed(`{"v":1,"l":"providers","p":[{}]}`)[10:])
 	f.Add(uint8(0), "e30")                                    // {}
 	f.Add(uint8(0), "bnVsbA")                                 // null
 	f.Add(uint8(1), "eyJ2IjoxLCJsIjoiYXVkaXQiLCJwIjpudWxsfQ") // {"v":1,"l":"audit","p":null}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/passport-oss/passport/internal/app"
+	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
 )
 
@@ -27,7 +27,7 @@ func TestLocalRunThroughTheEmulator(t *testing.T) {
 	tmpl := testenv.Template(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := app.LocalOptions{
+	opts := localapp.LocalOptions{
 		Table:    fmt.Sprintf("passport-rie-%d", time.Now().UnixNano()),
 		KMSKeyID: keyID,
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -35,13 +35,13 @@ func TestLocalRunThroughTheEmulator(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &opts.Table})
 	})
-	fns, err := app.StartRIEFunctions(ctx, tmpl, opts, t.TempDir(), io.Discard)
+	fns, err := localapp.StartRIEFunctions(ctx, tmpl, opts, t.TempDir(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fns.Stop()
 	opts.Functions = fns
-	local, err := app.NewLocal(ctx, tmpl, testenv.AWSConfig(t, nil), opts)
+	local, err := localapp.NewLocal(ctx, tmpl, testenv.AWSConfig(t, nil), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

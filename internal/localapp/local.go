@@ -1,4 +1,10 @@
-package app
+// Package localapp assembles the whole API on one machine, as AWS runs it:
+// the template's routes through the local gateway to each function's
+// handler (built by internal/app, or the built binaries under the Lambda
+// emulator) and the table's stream polled into the stream functions. It is
+// what `make run`, the end-to-end tests and the benchmarks serve; the Lambda
+// binaries never link it.
+package localapp
 
 import (
 	"context"
@@ -13,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/passport-oss/passport/internal/app"
 	"github.com/passport-oss/passport/internal/localstack"
 	"github.com/passport-oss/passport/internal/samtemplate"
 )
@@ -124,7 +131,7 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 	return l, nil
 }
 
-func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptions) (map[string]*App, map[string]time.Duration, error) {
+func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptions) (map[string]*app.App, map[string]time.Duration, error) {
 	resources := map[string]string{}
 	for id, r := range tmpl.Resources {
 		switch r.Type {
@@ -134,14 +141,14 @@ func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptio
 			resources[id] = opts.KMSKeyID
 		}
 	}
-	apps := map[string]*App{}
+	apps := map[string]*app.App{}
 	timeouts := map[string]time.Duration{}
 	for _, id := range tmpl.FunctionIDs() {
 		env, err := tmpl.ResolveEnv(id, resources, nil)
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg, err := LoadConfig(func(k string) string {
+		cfg, err := app.LoadConfig(func(k string) string {
 			if v, ok := env[k]; ok {
 				return v
 			}
@@ -157,7 +164,7 @@ func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptio
 				fnCfg.HTTPClient = c
 			}
 		}
-		if apps[id], err = NewWithAWS(cfg, fnCfg); err != nil {
+		if apps[id], err = app.NewWithAWS(cfg, fnCfg); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", id, err)
 		}
 		if f, ok := tmpl.Function(id); ok && f.Timeout > 0 {
