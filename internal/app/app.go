@@ -176,7 +176,7 @@ func (a *App) APIFunction(functionID string) (func(context.Context, events.APIGa
 
 // AuditFunction is the Lambda handler of the audit function.
 func (a *App) AuditFunction() func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	h := &audit.Handler{Writer: a.store, Logger: a.logger}
+	h := &audit.Handler{Writer: a.store, Logger: a.logger, Metrics: os.Stdout}
 	return h.Handle
 }
 

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/passport-oss/passport/internal/dynamo"
+	"github.com/passport-oss/passport/internal/metrics"
 	"github.com/passport-oss/passport/internal/passport"
 )
 
@@ -31,6 +33,9 @@ type Writer interface {
 type Handler struct {
 	Writer Writer
 	Logger *slog.Logger
+	// Metrics, when set, receives one CloudWatch EMF line per batch:
+	// entries written, records failed, lag.
+	Metrics io.Writer
 }
 
 // Handle writes one audit entry per audited record of the batch. It reports
@@ -69,16 +74,30 @@ func (h *Handler) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.D
 		resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: ev.Records[failAt].Change.SequenceNumber}}
 	}
 	h.logBatch(ctx, ev, written, skipped, failAt, time.Since(start))
+	if h.Metrics != nil {
+		failed := 0
+		if failAt >= 0 {
+			failed = len(ev.Records) - failAt
+		}
+		_ = metrics.AuditBatch(h.Metrics, written, failed, lagOf(ev)) // metrics never fail a batch
+	}
 	return resp, nil
 }
 
 func (h *Handler) logBatch(ctx context.Context, ev events.DynamoDBEvent, written, skipped, failAt int, took time.Duration) {
 	attrs := []any{"records", len(ev.Records), "written", written, "skipped", skipped, "failed", failAt >= 0, "durationMs", took.Milliseconds()}
-	if n := len(ev.Records); n > 0 {
-		oldest := ev.Records[0].Change.ApproximateCreationDateTime.Time
-		attrs = append(attrs, "lagMs", time.Since(oldest).Milliseconds())
+	if len(ev.Records) > 0 {
+		attrs = append(attrs, "lagMs", lagOf(ev).Milliseconds())
 	}
 	h.logger().InfoContext(ctx, "audit batch", attrs...)
+}
+
+// lagOf is how long the batch's oldest record waited for the function.
+func lagOf(ev events.DynamoDBEvent) time.Duration {
+	if len(ev.Records) == 0 {
+		return 0
+	}
+	return time.Since(ev.Records[0].Change.ApproximateCreationDateTime.Time)
 }
 
 func (h *Handler) logger() *slog.Logger {

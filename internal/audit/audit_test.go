@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -245,5 +246,22 @@ func TestHandle_LogsOneLinePerBatch(t *testing.T) {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("the log line holds %q: %s", secret, logs.String())
 		}
+	}
+}
+
+// One EMF line per batch: entries written, records failed, lag.
+func TestHandle_EmitsBatchMetrics(t *testing.T) {
+	f := mustStore(t)
+	var emf bytes.Buffer
+	h := &audit.Handler{Writer: f.store, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: &emf}
+	if _, err := h.Handle(context.Background(), mustEvent(t)); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(emf.Bytes(), &got); err != nil {
+		t.Fatalf("metrics line %q: %v", emf.String(), err)
+	}
+	if got["AuditRecordsWritten"] != 5.0 || got["AuditRecordsFailed"] != 0.0 || got["_aws"] == nil {
+		t.Errorf("metrics = %v", got)
 	}
 }
