@@ -121,6 +121,8 @@ func (s *samples) forRoute(rt httpapi.Route) (req request, ok bool, err error) {
 		return request{"POST", rt.Path, s.providerBody()}, true, nil
 	case "POST /api/v1/passport/authorizations":
 		return request{"POST", rt.Path, s.authorizationBody()}, true, nil
+	case "GET /api/v1/passport/authorizations":
+		return request{"GET", rt.Path + "?providerId=" + s.providerID, ""}, true, nil
 	}
 	if path, ok := s.fillPath(rt.Path); ok && rt.Method == "GET" {
 		return request{"GET", path, ""}, true, nil
