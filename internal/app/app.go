@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/passport-oss/passport/internal/audit"
 	"github.com/passport-oss/passport/internal/dynamo"
@@ -171,7 +170,7 @@ func (a *App) APIFunction(functionID string) (func(context.Context, events.APIGa
 	if err != nil {
 		return nil, err
 	}
-	return httpadapter.NewV2(h).ProxyWithContext, nil
+	return httpapi.LambdaHandler(h), nil // the proxy's adapter, safe for HTTP API's decoded rawPath
 }
 
 // AuditFunction is the Lambda handler of the audit function.

@@ -9,7 +9,7 @@ import (
 // Request deadlines. The functions' Timeout in template.yaml is 10 s; a
 // request that has not finished by RequestBudget is answered 503
 // SERVICE_UNAVAILABLE (with Retry-After) rather than cut off by Lambda, whose
-// timeout would reach the client as API Gateway's bare 503 with no
+// timeout would reach the client as API Gateway's own error, outside the
 // envelope, after the client had waited the whole timeout.
 const (
 	// RequestBudget is the longest one request may take.
