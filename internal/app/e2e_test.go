@@ -62,7 +62,7 @@ func mustStackWith(t *testing.T, opts localapp.LocalOptions) *stack {
 		if err := <-done; err != nil {
 			t.Errorf("pollers: %v", err)
 		}
-		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
+		testenv.DropTable(db, table)
 	})
 	return &stack{url: srv.URL, local: local, db: db, table: table}
 }

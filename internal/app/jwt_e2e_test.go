@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localapp"
@@ -62,7 +61,7 @@ func mustJWTStack(t *testing.T) *jwtStack {
 		if err := <-done; err != nil {
 			t.Errorf("pollers: %v", err)
 		}
-		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
+		testenv.DropTable(db, table)
 	})
 	return &jwtStack{url: srv.URL, local: local, key: key}
 }
