@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
 )
