@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/localstack"

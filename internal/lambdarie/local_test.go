@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+
 	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
 )
