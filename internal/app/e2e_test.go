@@ -62,7 +62,7 @@ func mustStackWith(t *testing.T, opts localapp.LocalOptions) *stack {
 		if err := <-done; err != nil {
 			t.Errorf("pollers: %v", err)
 		}
-		testenv.DropTable(db, table)
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
 	})
 	return &stack{url: srv.URL, local: local, db: db, table: table}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localapp"
@@ -61,7 +62,7 @@ func mustJWTStack(t *testing.T) *jwtStack {
 		if err := <-done; err != nil {
 			t.Errorf("pollers: %v", err)
 		}
-		testenv.DropTable(db, table)
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
 	})
 	return &jwtStack{url: srv.URL, local: local, key: key}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/passport-oss/passport/internal/localapp"
 	"github.com/passport-oss/passport/internal/testenv"
@@ -32,7 +33,7 @@ func TestLocalRunThroughTheEmulator(t *testing.T) {
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	t.Cleanup(func() {
-		testenv.DropTable(db, opts.Table)
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &opts.Table})
 	})
 	fns, err := localapp.StartRIEFunctions(ctx, tmpl, opts, t.TempDir(), io.Discard)
 	if err != nil {

@@ -78,9 +78,7 @@ func MustTable(t *testing.T, client *dynamodb.Client) (string, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if os.Getenv("PASSPORT_REQUIRE_STACK") != "1" { // see testenv.DropTable
-			_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
-		}
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	arn, err := localstack.LatestStreamARN(ctx, client, name)
 	if err != nil {

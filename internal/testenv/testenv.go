@@ -144,19 +144,10 @@ func NewTable(t testing.TB, db *dynamodb.Client) string {
 			t.Fatalf("enable TTL on %s: %v", name, err)
 		}
 	}
-	t.Cleanup(func() { DropTable(db, name) })
+	t.Cleanup(func() {
+		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name})
+	})
 	return name
-}
-
-// DropTable deletes a test's table, except on the throwaway DynamoDB Local
-// that `make test` starts (PASSPORT_REQUIRE_STACK=1), which is discarded
-// whole: deleting tables there while its TTL sweeper runs was seen to stall
-// expiry for minutes, and the TTL test needs it.
-func DropTable(db *dynamodb.Client, name string) {
-	if os.Getenv("PASSPORT_REQUIRE_STACK") == "1" {
-		return
-	}
-	_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &name})
 }
 
 func sanitize(s string) string {
