@@ -43,6 +43,7 @@ func mustFaultyStack(t *testing.T, tr *faults.Transport) *stack {
 type answer struct {
 	status     int
 	retryAfter string
+	etag       string
 	code       string
 	data       map[string]any
 	raw        string
@@ -53,6 +54,11 @@ var apiClient = &http.Client{Timeout: time.Minute}
 
 // send makes one request; safe in goroutines (it never stops the test).
 func (s *stack) send(method, path, body string) answer {
+	return s.sendHeaders(method, path, body, nil)
+}
+
+// sendHeaders is send with request headers (If-Match, Idempotency-Key).
+func (s *stack) sendHeaders(method, path, body string, headers map[string]string) answer {
 	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
 	if err != nil {
 		return answer{err: err}
@@ -60,13 +66,16 @@ func (s *stack) send(method, path, body string) answer {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
 	resp, err := apiClient.Do(req)
 	if err != nil {
 		return answer{err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), raw: string(raw), err: err}
+	a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), etag: resp.Header.Get("ETag"), raw: string(raw), err: err}
 	var env struct {
 		Success *bool           `json:"success"`
 		Data    json.RawMessage `json:"data"`

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
@@ -205,79 +204,5 @@ func TestIdempotencyKey(t *testing.T) {
 	entries := s.mustAllAuditAfterDrain(t)
 	if len(entries) != 2 {
 		t.Errorf("audit entries = %d, want 2: %v", len(entries), entries)
-	}
-}
-
-// Concurrent requests with one Idempotency-Key make one write.
-func TestIdempotencyKeyConcurrent(t *testing.T) {
-	s := mustStack(t)
-	const n = 10
-	statuses := make([]int, n)
-	ids := make([]any, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			st, _, env := s.sendWith(t, "POST", "/api/v1/passport/providers", githubProvider, map[string]string{"Idempotency-Key": "race"})
-			statuses[i] = st
-			if d, ok := env["data"].(map[string]any); ok {
-				ids[i] = d["id"]
-			}
-		})
-	}
-	wg.Wait()
-	for i := range n {
-		if statuses[i] != 201 || ids[i] != ids[0] {
-			t.Errorf("request %d: %d id %v, want 201 with id %v", i, statuses[i], ids[i], ids[0])
-		}
-	}
-	_, _, env := s.curl(t, "GET", "/api/v1/passport/providers", "")
-	if got := len(env["data"].([]any)); got != 1 {
-		t.Errorf("providers = %d, want 1", got)
-	}
-}
-
-// Racing updates with one If-Match: exactly one wins, the rest get 412.
-func TestRacingUpdatesOneWinner(t *testing.T) {
-	s := mustStack(t)
-	_, id := s.mustProvider(t)
-	const n = 8
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			body := fmt.Sprintf(`{"clientId":"client-%d"}`, i)
-			statuses[i], _, _ = s.sendWith(t, "PATCH", "/api/v1/passport/providers/"+id, body, map[string]string{"If-Match": `"v1"`})
-		})
-	}
-	wg.Wait()
-	count := map[int]int{}
-	for _, st := range statuses {
-		count[st]++
-	}
-	if count[200] != 1 || count[412] != n-1 {
-		t.Fatalf("statuses = %v, want one 200 and %d 412", count, n-1)
-	}
-}
-
-// Parallel reconnects of one user to one provider leave one grant.
-func TestParallelReconnectsOneGrant(t *testing.T) {
-	s := mustStack(t)
-	_, pid := s.mustProvider(t)
-	const n = 10
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			body := fmt.Sprintf(`{"providerId":%q,"userId":"same","scopes":["repo"],"token":"gho_%d","expiresAt":"2999-01-01T00:00:00Z"}`, pid, i)
-			for attempt := 0; attempt < 5; attempt++ { // a reconnect racing another answers 503: retry
-				if st, _, _ := s.sendWith(t, "POST", "/api/v1/passport/authorizations", body, nil); st != 503 {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	_, _, env := s.curl(t, "GET", "/api/v1/passport/authorizations?userId=same", "")
-	if got := len(env["data"].([]any)); got != 1 {
-		t.Errorf("grants = %d, want 1: %v", got, env)
 	}
 }

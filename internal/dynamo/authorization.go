@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -40,14 +41,25 @@ func grantPK(providerID, userID, label string) string {
 	return b.String()
 }
 
+// grantAttempts bounds how often CreateAuthorization (and a revoke) goes
+// round when the pair's active grant changes under it (another reconnect, a
+// revoke). Rounds are optimistic: with n writers on one pair, each round
+// lands one, so the work grows as n². Rounds pause (jittered, growing) and
+// the request's deadline bounds the whole: under heavy contention on one
+// pair the losers answer 503 and the client retries (50 simultaneous
+// reconnects on DynamoDB Local: ≈60 such retries, every one then landed).
+const grantAttempts = 20
+
 // CreateAuthorization seals a's token and stores a in one transaction: a
 // condition check that the provider exists and offers every requested scope,
 // the grant marker (only if the provider, user and label have no active
 // grant) and the authorization. On a failed check the provider's item comes
 // back with the cancellation, which tells "no such provider" (404) from
 // "scope not offered" (400) without a second read; a failed marker names
-// the active grant, which a second transaction then replaces in place. See
-// passport.AuthorizationService.
+// the active grant, which the next round replaces in place (a reconnect).
+// Racing reconnects of one pair each land, one after another, on the one
+// grant; a round lost to another writer is retried, at most grantAttempts
+// times in all. See passport.AuthorizationService.
 func (s *Store) CreateAuthorization(ctx context.Context, a *passport.Authorization) error {
 	if err := a.Validate(); err != nil {
 		return err
@@ -56,40 +68,103 @@ func (s *Store) CreateAuthorization(ctx context.Context, a *passport.Authorizati
 		return fmt.Errorf("dynamo: create authorization: no token sealer configured")
 	}
 	now := s.now()
-	a.ID, a.CreatedAt, a.UpdatedAt, a.Version = newID(), now, now, 1
+	fresh := newID()
 	a.ExpiresAt = a.ExpiresAt.UTC().Truncate(time.Millisecond)
-	sealed, err := s.cfg.Sealer.Seal(ctx, []byte(a.Token.Reveal()), TokenContext(a))
-	if err != nil {
-		return fmt.Errorf("dynamo: seal token: %w", err)
+	var active *passport.Authorization // the pair's active grant; nil: none
+	var sealed []byte
+	sealedFor := ""
+	for attempt := 1; ; attempt++ {
+		a.UpdatedAt = now
+		if active == nil {
+			a.ID, a.CreatedAt, a.Version, a.Replaced = fresh, now, 1, false
+		} else {
+			a.ID, a.CreatedAt, a.Version, a.Replaced = active.ID, active.CreatedAt, active.Version+1, true
+		}
+		if sealedFor != a.ID { // the encryption context names the grant
+			var err error
+			if sealed, err = s.cfg.Sealer.Seal(ctx, []byte(a.Token.Reveal()), TokenContext(a)); err != nil {
+				return fmt.Errorf("dynamo: seal token: %w", err)
+			}
+			sealedFor = a.ID
+		}
+		items, idem := s.withIdempotency(ctx, s.grantWrites(ctx, a, active, sealed), a)
+		reasons, err := s.transactWrite(ctx, "create authorization", &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		switch {
+		case err != nil:
+			return err
+		case reasons == nil:
+			return nil
+		case idem >= 0 && failedCondition(reasons, idem):
+			return idempotencyOutcome(ctx, reasons[idem].Item)
+		case failedCondition(reasons, 0):
+			return providerCheckError(reasons[0].Item, a.Scopes)
+		case !failedCondition(reasons, 1) && !failedCondition(reasons, 2):
+			return fmt.Errorf("dynamo: create authorization: cancelled: %v", reasonCodes(reasons))
+		case attempt == grantAttempts:
+			return &passport.Error{Code: passport.EUNAVAILABLE, Message: "The grant is changing; retry shortly."}
+		}
+		// The pair's grant is not what this round assumed: find the one
+		// that is active now, if any, and go again.
+		if active, err = s.activeGrant(ctx, a, reasons); err != nil {
+			return err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return storageError("create authorization", err)
+		}
 	}
-	items, idem := s.withIdempotency(ctx, []types.TransactWriteItem{
-		s.providerCheck(a),
-		{Put: &types.Put{
-			TableName:                           aws.String(s.cfg.Table),
-			Item:                                s.grantItem(a),
-			ConditionExpression:                 aws.String("attribute_not_exists(PK) OR attribute_exists(revokedAt)"),
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		}},
-		{Put: &types.Put{
-			TableName:           aws.String(s.cfg.Table),
-			Item:                s.authorizationItem(ctx, a, sealed),
-			ConditionExpression: aws.String("attribute_not_exists(PK)"),
-		}},
-	}, a)
-	reasons, err := s.transactWrite(ctx, "create authorization", &dynamodb.TransactWriteItemsInput{TransactItems: items})
+}
+
+// grantWrites is the transaction that stores a as the pair's grant: new
+// when active is nil (the marker must be absent or revoked), else replacing
+// active in place (the marker must still name it, at the version read).
+func (s *Store) grantWrites(ctx context.Context, a, active *passport.Authorization, sealed []byte) []types.TransactWriteItem {
+	marker := &types.Put{
+		TableName:                           aws.String(s.cfg.Table),
+		Item:                                s.grantItem(a),
+		ConditionExpression:                 aws.String("attribute_not_exists(PK) OR attribute_exists(revokedAt)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	grant := &types.Put{
+		TableName:                           aws.String(s.cfg.Table),
+		Item:                                s.authorizationItem(ctx, a, sealed),
+		ConditionExpression:                 aws.String("attribute_not_exists(PK)"),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	if active != nil {
+		marker.ConditionExpression = aws.String("authorizationId = :id AND attribute_not_exists(revokedAt)")
+		marker.ExpressionAttributeValues = map[string]types.AttributeValue{":id": attrS(active.ID)}
+		grant.ConditionExpression = aws.String("version = :v AND id = :id AND attribute_not_exists(revokedAt)")
+		grant.ExpressionAttributeValues = map[string]types.AttributeValue{":v": attrN(active.Version), ":id": attrS(active.ID)}
+	}
+	return []types.TransactWriteItem{s.providerCheck(a), {Put: marker}, {Put: grant}}
+}
+
+// activeGrant tells, after a lost round, which grant of a's pair is active
+// now (nil: none), from what the cancellation returned: the grant itself
+// when its version moved, else the marker, which carries the grant's id,
+// version and creation time. Only when neither came back is the marker read.
+func (s *Store) activeGrant(ctx context.Context, a *passport.Authorization, reasons []types.CancellationReason) (*passport.Authorization, error) {
+	var current item
 	switch {
-	case err != nil:
-		return err
-	case idem >= 0 && failedCondition(reasons, idem):
-		return idempotencyOutcome(ctx, reasons[idem].Item)
-	case failedCondition(reasons, 0):
-		return providerCheckError(reasons[0].Item, a.Scopes)
+	case failedCondition(reasons, 2):
+		current = reasons[2].Item // nil: the grant is gone
 	case failedCondition(reasons, 1):
-		return s.replaceGrant(ctx, a, getS(reasons[1].Item, "authorizationId"))
-	case reasons != nil:
-		return fmt.Errorf("dynamo: create authorization: cancelled: %v", reasonCodes(reasons))
+		current = reasons[1].Item // nil: the marker is gone
+	default:
+		out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName:      aws.String(s.cfg.Table),
+			Key:            item{attrPK: attrS(grantPK(a.ProviderID, a.UserID, a.AccountLabel)), attrSK: attrS(grantSK)},
+			ConsistentRead: aws.Bool(true),
+		})
+		if err != nil {
+			return nil, storageError("read grant marker", err)
+		}
+		current = out.Item
 	}
-	return nil
+	if current == nil || current["revokedAt"] != nil {
+		return nil, nil
+	}
+	return authorizationFromItem(current), nil
 }
 
 // providerCheck requires a's provider to exist, not be deleted or being
@@ -131,49 +206,6 @@ func providerCheckError(provider item, requested []string) error {
 			Message: "not offered by the provider: " + strings.Join(missing, ", "),
 		}},
 	}
-}
-
-// replaceGrant is a reconnect: the provider, user and label have an active
-// grant, whose scopes, token and expiry a replaces in place, keeping its id.
-func (s *Store) replaceGrant(ctx context.Context, a *passport.Authorization, existingID string) error {
-	cur, err := s.FindAuthorization(ctx, existingID)
-	if err != nil {
-		return fmt.Errorf("dynamo: reconnect: read grant %s: %w", existingID, err)
-	}
-	a.ID, a.CreatedAt, a.Version, a.Replaced = cur.ID, cur.CreatedAt, cur.Version+1, true
-	sealed, err := s.cfg.Sealer.Seal(ctx, []byte(a.Token.Reveal()), TokenContext(a))
-	if err != nil {
-		return fmt.Errorf("dynamo: seal token: %w", err)
-	}
-	sameVersion := map[string]types.AttributeValue{":v": attrN(cur.Version), ":id": attrS(cur.ID)}
-	items, idem := s.withIdempotency(ctx, []types.TransactWriteItem{
-		s.providerCheck(a),
-		{Put: &types.Put{
-			TableName:                 aws.String(s.cfg.Table),
-			Item:                      s.grantItem(a),
-			ConditionExpression:       aws.String("authorizationId = :id AND attribute_not_exists(revokedAt)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":id": attrS(cur.ID)},
-		}},
-		{Put: &types.Put{
-			TableName:                 aws.String(s.cfg.Table),
-			Item:                      s.authorizationItem(ctx, a, sealed),
-			ConditionExpression:       aws.String("version = :v AND id = :id AND attribute_not_exists(revokedAt)"),
-			ExpressionAttributeValues: sameVersion,
-		}},
-	}, a)
-	reasons, err := s.transactWrite(ctx, "replace authorization", &dynamodb.TransactWriteItemsInput{TransactItems: items})
-	switch {
-	case err != nil:
-		return err
-	case idem >= 0 && failedCondition(reasons, idem):
-		return idempotencyOutcome(ctx, reasons[idem].Item)
-	case failedCondition(reasons, 0):
-		return providerCheckError(reasons[0].Item, a.Scopes)
-	case reasons != nil:
-		// The grant was revoked or replaced meanwhile: the client may retry.
-		return &passport.Error{Code: passport.EUNAVAILABLE, Message: "The grant changed meanwhile; retry shortly."}
-	}
-	return nil
 }
 
 // FindAuthorization reads the authorization's item. See
@@ -259,8 +291,32 @@ func (s *Store) ListAuthorizations(ctx context.Context, f passport.Authorization
 }
 
 // RevokeAuthorization erases the token and marks the grant and its marker
-// revoked in one transaction. See passport.AuthorizationService.
+// revoked in one transaction. Without ifVersion, a revoke that loses a race
+// with a reconnect reads the grant again and goes round (at most
+// grantAttempts times); with it, the race is a 412. See
+// passport.AuthorizationService.
 func (s *Store) RevokeAuthorization(ctx context.Context, id string, ifVersion int64) (*passport.Authorization, error) {
+	for attempt := 1; ; attempt++ {
+		a, err := s.revokeOnce(ctx, id, ifVersion)
+		if !errors.Is(err, errGrantMoved) {
+			return a, err
+		}
+		if ifVersion != 0 {
+			return nil, passport.Errorf(passport.EPRECONDITION, "The authorization changed meanwhile; read it again and retry.")
+		}
+		if attempt == grantAttempts {
+			return nil, &passport.Error{Code: passport.EUNAVAILABLE, Message: "The grant is changing; retry shortly."}
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return nil, storageError("revoke authorization", err)
+		}
+	}
+}
+
+// errGrantMoved: the grant changed between revokeOnce's read and its write.
+var errGrantMoved = errors.New("dynamo: the grant changed meanwhile")
+
+func (s *Store) revokeOnce(ctx context.Context, id string, ifVersion int64) (*passport.Authorization, error) {
 	it, err := s.getAuthorizationItem(ctx, id)
 	if err != nil {
 		return nil, err
@@ -294,12 +350,17 @@ func (s *Store) RevokeAuthorization(ctx context.Context, id string, ifVersion in
 	case err != nil:
 		return nil, err
 	case failedCondition(reasons, 0):
-		return nil, passport.Errorf(passport.EPRECONDITION, "The authorization changed meanwhile; read it again and retry.")
+		return nil, errGrantMoved
 	case failedCondition(reasons, 1):
 		// A newer grant for the pair holds the marker: revoke this one alone.
-		items = items[:1]
-		if _, err := s.transactWrite(ctx, "revoke authorization", &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		reasons, err = s.transactWrite(ctx, "revoke authorization", &dynamodb.TransactWriteItemsInput{TransactItems: items[:1]})
+		switch {
+		case err != nil:
 			return nil, err
+		case failedCondition(reasons, 0):
+			return nil, errGrantMoved
+		case reasons != nil:
+			return nil, fmt.Errorf("dynamo: revoke authorization: cancelled: %v", reasonCodes(reasons))
 		}
 	case reasons != nil:
 		return nil, fmt.Errorf("dynamo: revoke authorization: cancelled: %v", reasonCodes(reasons))

@@ -140,10 +140,10 @@ func TestCreateProvider_InvalidWritesNothing(t *testing.T) {
 	}
 }
 
-// 20 registrations of one name at once: exactly one wins, the rest conflict.
+// 50 registrations of one name at once: exactly one wins, the rest conflict.
 func TestCreateProvider_ConcurrentSameName(t *testing.T) {
 	f := mustFixture(t)
-	const n = 20
+	const n = 50
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -476,4 +476,71 @@ func TestListProviders_StableWhileWriting(t *testing.T) {
 			t.Errorf("provider %s seen %d times, want 1", id, seen[id])
 		}
 	}
+}
+
+// A revoke without a version, racing reconnects of the same pair, lands
+// (never a 412), and the pair's marker and grants agree afterwards: the
+// marker names an active grant at its version, or is revoked.
+func TestRevokeAuthorization_RacingReconnects(t *testing.T) {
+	f := mustFixture(t)
+	p := f.mustCreateProvider(t, "github")
+	// Far from expiry: DynamoDB Local's TTL runs on the wall clock, and would
+	// purge the fixture's 2026 grants under the test.
+	farOff := time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := newAuthorization(p.ID)
+	first.ExpiresAt = farOff
+	if err := f.store.CreateAuthorization(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	const reconnects = 10
+	errs := make([]error, reconnects+1)
+	var wg sync.WaitGroup
+	for i := range reconnects {
+		wg.Go(func() {
+			a := newAuthorization(p.ID)
+			a.Token, a.ExpiresAt = passport.Secret(fmt.Sprint("gho_", i)), farOff
+			errs[i] = f.store.CreateAuthorization(context.Background(), a)
+		})
+	}
+	wg.Go(func() { _, errs[reconnects] = f.store.RevokeAuthorization(context.Background(), first.ID, 0) })
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	var marker map[string]types.AttributeValue
+	grants := map[string]map[string]types.AttributeValue{}
+	for _, it := range testenv.Items(t, f.db, f.table) {
+		switch pk := it["PK"].(*types.AttributeValueMemberS).Value; {
+		case strings.HasPrefix(pk, dynamo.GrantPrefix):
+			marker = it
+		case strings.HasPrefix(pk, "AUTHZ#"):
+			grants[it["id"].(*types.AttributeValueMemberS).Value] = it
+		}
+	}
+	_, markerRevoked := marker["revokedAt"]
+	active := 0
+	for id, g := range grants {
+		if _, revoked := g["revokedAt"]; revoked {
+			continue
+		}
+		active++
+		if markerRevoked || attrString(marker["authorizationId"]) != id || attrString(marker["version"]) != attrString(g["version"]) {
+			t.Errorf("active grant %s v%s, marker names %s v%s (revoked %v)", id, attrString(g["version"]), attrString(marker["authorizationId"]), attrString(marker["version"]), markerRevoked)
+		}
+	}
+	if active > 1 || (active == 0 && !markerRevoked) {
+		t.Errorf("active grants = %d, marker revoked %v", active, markerRevoked)
+	}
+}
+
+func attrString(v types.AttributeValue) string {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return v.Value
+	case *types.AttributeValueMemberN:
+		return v.Value
+	}
+	return fmt.Sprint(v)
 }

@@ -41,12 +41,23 @@ func (s *Store) transactWrite(ctx context.Context, op string, in *dynamodb.Trans
 		if attempt == transactAttempts {
 			return nil, &passport.Error{Code: passport.EUNAVAILABLE, Message: "The resource is busy; retry shortly."}
 		}
-		backoff := time.Duration(10<<attempt)*time.Millisecond + rand.N(20*time.Millisecond)
-		select {
-		case <-ctx.Done():
-			return nil, storageError(op, ctx.Err())
-		case <-time.After(backoff):
+		if err := pause(ctx, attempt); err != nil {
+			return nil, storageError(op, err)
 		}
+	}
+}
+
+// pause waits before the next attempt of a write that lost a race: a
+// random time up to 10 ms × 2^attempt (at most 320 ms), so racers spread
+// out instead of meeting again; it returns early, with ctx's error, when
+// ctx ends.
+func pause(ctx context.Context, attempt int) error {
+	limit := 10 * time.Millisecond << min(attempt, 5)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(limit/2 + rand.N(limit/2)):
+		return nil
 	}
 }
 

@@ -195,9 +195,12 @@ type AuthorizationService interface {
 	// Its scopes must all be scopes of its provider. When the provider, user
 	// and account label already have an active grant, that grant's scopes,
 	// token and expiry are replaced in place: a keeps its ID and
-	// a.Replaced is set.
+	// a.Replaced is set. Racing requests for one pair land one after
+	// another on the one grant.
 	// Returns EINVALID when a fails validation or asks for scopes the provider
-	// does not offer, and ENOTFOUND when the provider does not exist.
+	// does not offer, ENOTFOUND when the provider does not exist, and
+	// EUNAVAILABLE when the storage, the key service or the pair's grant is
+	// too busy (retry).
 	CreateAuthorization(ctx context.Context, a *Authorization) error
 
 	// FindAuthorization returns the authorization with id, without its token.
@@ -213,7 +216,8 @@ type AuthorizationService interface {
 	// RevokeAuthorization erases the grant's token and marks it revoked, if
 	// its version is ifVersion (0: any); the record stays until its
 	// retention ends. Revoking a revoked grant changes nothing.
-	// Returns ENOTFOUND, EPRECONDITION.
+	// Returns ENOTFOUND, EPRECONDITION (ifVersion is not the grant's
+	// version, or it changed meanwhile), EUNAVAILABLE (busy: retry).
 	RevokeAuthorization(ctx context.Context, id string, ifVersion int64) (*Authorization, error)
 
 	// ReadToken returns the authorization with id and its plaintext token.
