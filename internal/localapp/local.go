@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +45,10 @@ type LocalOptions struct {
 	// injection (internal/faults) between a function and AWS here. Table
 	// setup and the stream pollers keep the default.
 	HTTPClient func(functionID string) aws.HTTPClient
+	// Mapping, when set, adjusts each stream function's event source
+	// mapping as read from the template: tests shorten Timeout and
+	// RetryBackoff.
+	Mapping func(functionID string, cfg *localstack.PollerConfig)
 }
 
 // Local is the whole API as `make run` serves it: every route of the
@@ -53,9 +58,17 @@ type LocalOptions struct {
 type Local struct {
 	Gateway   *localstack.Gateway
 	Routes    []samtemplate.Route
-	Pollers   []*localstack.Poller
 	Consumers []string
 	StreamARN string
+
+	mappings []localstack.PollerConfig // one per consumer, each with its own Checkpoints
+
+	mu         sync.Mutex
+	pollers    []*localstack.Poller   // one per mapping
+	retired    localstack.PollerStats // of the pollers RestartPollers replaced
+	stop       context.CancelFunc     // stops the running pollers; nil when none run
+	restarting bool                   // RestartPollers stopped them
+	replaced   chan struct{}          // closed when RestartPollers has new pollers
 }
 
 // NewLocal creates the table from tmpl (unless it exists) and builds the
@@ -78,7 +91,7 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{Routes: tmpl.Routes(), StreamARN: streamARN}
+	l := &Local{Routes: tmpl.Routes(), StreamARN: streamARN, replaced: make(chan struct{})}
 
 	fns := map[string]localstack.APIFunc{}
 	for _, r := range l.Routes {
@@ -120,15 +133,28 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 		}
 		pc.FunctionARN = "arn:aws:lambda:" + awsCfg.Region + ":123456789012:function:" + id
 		pc.Timeout = timeouts[id]
+		pc.Checkpoints = &localstack.Checkpoints{}
 		pc.Logger = opts.Logger.With("function", id)
-		p, err := localstack.NewPoller(pc)
-		if err != nil {
+		if opts.Mapping != nil {
+			opts.Mapping(id, &pc)
+		}
+		if _, err := localstack.NewPoller(pc); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
-		l.Pollers = append(l.Pollers, p)
+		l.mappings = append(l.mappings, pc)
 		l.Consumers = append(l.Consumers, id)
 	}
+	l.pollers = newPollers(l.mappings)
 	return l, nil
+}
+
+// newPollers builds a poller for each mapping, which NewLocal validated.
+func newPollers(mappings []localstack.PollerConfig) []*localstack.Poller {
+	ps := make([]*localstack.Poller, len(mappings))
+	for i, m := range mappings {
+		ps[i], _ = localstack.NewPoller(m)
+	}
+	return ps
 }
 
 func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptions) (map[string]*app.App, map[string]time.Duration, error) {
@@ -174,14 +200,43 @@ func functionApps(tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptio
 	return apps, timeouts, nil
 }
 
-// RunPollers polls the stream until ctx ends or a poller fails.
+// RunPollers polls the stream until ctx ends or a poller fails. When
+// RestartPollers stops the pollers, it goes on with new ones.
 func (l *Local) RunPollers(ctx context.Context) error {
-	errc := make(chan error, len(l.Pollers))
-	for _, p := range l.Pollers {
+	runCtx, stop := context.WithCancel(ctx)
+	l.mu.Lock()
+	l.stop = stop
+	pollers := l.pollers
+	l.mu.Unlock()
+	for {
+		err := runPollers(runCtx, pollers)
+		l.mu.Lock()
+		if err != nil || ctx.Err() != nil || !l.restarting {
+			l.stop = nil
+			l.mu.Unlock()
+			stop()
+			return err
+		}
+		// RestartPollers stopped them: new pollers on the same checkpoints.
+		for _, p := range pollers {
+			l.retired = l.retired.Add(p.Stats())
+		}
+		pollers = newPollers(l.mappings)
+		runCtx, stop = context.WithCancel(ctx)
+		l.pollers, l.stop, l.restarting = pollers, stop, false
+		close(l.replaced)
+		l.replaced = make(chan struct{})
+		l.mu.Unlock()
+	}
+}
+
+func runPollers(ctx context.Context, pollers []*localstack.Poller) error {
+	errc := make(chan error, len(pollers))
+	for _, p := range pollers {
 		go func() { errc <- p.Run(ctx) }()
 	}
 	var errs []error
-	for range l.Pollers {
+	for range pollers {
 		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)
 		}
@@ -189,12 +244,78 @@ func (l *Local) RunPollers(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// WaitIdle waits until every poller has delivered what the stream holds.
+// RestartPollers stops every poller at once, mid-batch or not, as Lambda
+// loses a stream poller that dies, and has RunPollers go on with new ones
+// on the same checkpoints: each shard resumes after the last record its
+// mapping was done with, so a batch in flight is delivered again and none
+// is skipped. A function still running is not waited for. It returns once
+// the new pollers replaced the old; RunPollers must be running.
+func (l *Local) RestartPollers(ctx context.Context) error {
+	l.mu.Lock()
+	stop, replaced := l.stop, l.replaced
+	l.restarting = stop != nil
+	l.mu.Unlock()
+	if stop == nil {
+		return errors.New("localapp: the pollers are not running")
+	}
+	stop()
+	select {
+	case <-replaced:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// WaitIdle waits until every poller has delivered what the stream holds,
+// across RestartPollers.
 func (l *Local) WaitIdle(ctx context.Context) error {
-	for _, p := range l.Pollers {
+	for {
+		l.mu.Lock()
+		pollers, replaced := l.pollers, l.replaced
+		l.mu.Unlock()
+		err := waitIdle(ctx, pollers)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		// A poller stopped: go on with its successor if RestartPollers
+		// stopped it.
+		l.mu.Lock()
+		restarting := l.restarting
+		l.mu.Unlock()
+		select {
+		case <-replaced:
+			continue
+		default:
+		}
+		if !restarting {
+			return err
+		}
+		select {
+		case <-replaced:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func waitIdle(ctx context.Context, pollers []*localstack.Poller) error {
+	for _, p := range pollers {
 		if err := p.WaitIdle(ctx); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Stats sums the counters of every poller run so far, those RestartPollers
+// replaced included.
+func (l *Local) Stats() localstack.PollerStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.retired
+	for _, p := range l.pollers {
+		s = s.Add(p.Stats())
+	}
+	return s
 }

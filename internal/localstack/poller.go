@@ -97,8 +97,49 @@ type PollerConfig struct {
 	FunctionARN  string        // for FailureMessage
 	PollInterval time.Duration // sleep when nothing was read; default 200ms
 	RetryBackoff time.Duration // first retry delay, doubling up to 5s; default 100ms
-	Timeout      time.Duration // per invocation; 0: none
-	Logger       *slog.Logger
+	// Timeout is the function's: at it the invocation fails, whether or not
+	// the function heeds its context. 0: none.
+	Timeout time.Duration
+	// Checkpoints, when set, keeps the position in each shard beyond this
+	// Poller: a new Poller with the same Checkpoints resumes where this one
+	// stopped. nil: every Poller starts at StartingPosition.
+	Checkpoints *Checkpoints
+	Logger      *slog.Logger
+}
+
+// Checkpoints is an event source mapping's position in each shard, as
+// Lambda keeps it across the pollers it runs: the sequence number of the
+// last record the mapping is done with (acknowledged by the function,
+// filtered out, or sent to OnFailure). A Poller resumes after it
+// (AFTER_SEQUENCE_NUMBER), so a batch in flight when a poller stopped is
+// delivered again and no record is skipped; a shard without a checkpoint
+// starts at StartingPosition. The zero value is empty; safe for concurrent
+// use.
+type Checkpoints struct {
+	mu  sync.Mutex
+	seq map[string]string // shard ID -> sequence number
+}
+
+// Get returns the checkpoint of the shard, or "" if it has none.
+func (c *Checkpoints) Get(shardID string) string {
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seq[shardID]
+}
+
+func (c *Checkpoints) set(shardID, seq string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seq == nil {
+		c.seq = map[string]string{}
+	}
+	c.seq[shardID] = seq
 }
 
 // PollerStats counts what the poller did with the records it read.
@@ -108,6 +149,19 @@ type PollerStats struct {
 	Delivered   int // delivered and acknowledged by the function
 	Failed      int // handed to OnFailure
 	Invocations int
+	Errors      int // invocations that failed as a whole: an error, a panic or a timeout
+	TimedOut    int // invocations the Timeout stopped
+	Bisections  int // failed batches split in two
+	Retries     int // retries scheduled, after an error or a partial batch failure
+}
+
+// Add returns the sum of s and o.
+func (s PollerStats) Add(o PollerStats) PollerStats {
+	return PollerStats{
+		Read: s.Read + o.Read, Filtered: s.Filtered + o.Filtered, Delivered: s.Delivered + o.Delivered,
+		Failed: s.Failed + o.Failed, Invocations: s.Invocations + o.Invocations, Errors: s.Errors + o.Errors,
+		TimedOut: s.TimedOut + o.TimedOut, Bisections: s.Bisections + o.Bisections, Retries: s.Retries + o.Retries,
+	}
 }
 
 // Poller emulates a Lambda event source mapping on a DynamoDB stream: it
@@ -320,7 +374,8 @@ func (p *Poller) discover(ctx context.Context) error {
 			if initial && p.cfg.StartingPosition == string(types.ShardIteratorTypeLatest) {
 				pos = types.ShardIteratorTypeLatest
 			}
-			p.shards[id] = &shardState{id: id, parent: aws.ToString(s.ParentShardId), initialPos: pos}
+			// A shard with a checkpoint is read after it (see read).
+			p.shards[id] = &shardState{id: id, parent: aws.ToString(s.ParentShardId), initialPos: pos, lastRead: p.cfg.Checkpoints.Get(id)}
 			p.order = append(p.order, id)
 		}
 		start = out.StreamDescription.LastEvaluatedShardId
@@ -412,6 +467,9 @@ func (p *Poller) read(ctx context.Context, sh *shardState) (int, error) {
 			filtered++
 		}
 	}
+	if read > 0 && len(sh.pending) == 0 {
+		p.cfg.Checkpoints.set(sh.id, sh.lastRead) // all filtered out
+	}
 	p.mu.Lock()
 	p.stats.Read += read
 	p.stats.Filtered += filtered
@@ -470,8 +528,14 @@ func (p *Poller) maybeInvoke(ctx context.Context, sh *shardState) bool {
 		}
 	}
 	if err != nil {
+		p.mu.Lock()
+		p.stats.Errors++
+		p.mu.Unlock()
 		if p.cfg.BisectOnError && len(batch) > 1 {
 			sh.bisect = len(batch) / 2
+			p.mu.Lock()
+			p.stats.Bisections++
+			p.mu.Unlock()
 			p.log.Info("stream batch failed; bisecting", "shard", sh.id, "batch", len(batch), "err", err)
 			return true
 		}
@@ -485,10 +549,25 @@ func (p *Poller) maybeInvoke(ctx context.Context, sh *shardState) bool {
 
 // ack drops the first n pending records: the function handled them.
 func (p *Poller) ack(sh *shardState, n int) {
-	sh.pending = sh.pending[n:]
+	p.advance(sh, n)
 	p.mu.Lock()
 	p.stats.Delivered += n
 	p.mu.Unlock()
+}
+
+// advance drops the first n pending records, which the mapping is done
+// with, and moves the shard's checkpoint past them (and past the records
+// filtered out after them, when nothing else is pending).
+func (p *Poller) advance(sh *shardState, n int) {
+	if n == 0 {
+		return
+	}
+	seq := sh.pending[n-1].rec.Change.SequenceNumber
+	sh.pending = sh.pending[n:]
+	if len(sh.pending) == 0 {
+		seq = sh.lastRead
+	}
+	p.cfg.Checkpoints.set(sh.id, seq)
 }
 
 // retryOrFail counts a failed invocation of the head batch of n records and
@@ -502,6 +581,9 @@ func (p *Poller) retryOrFail(ctx context.Context, sh *shardState, n int, why str
 			sh.backoff = min(2*sh.backoff, 5*time.Second)
 		}
 		sh.retryAt = time.Now().Add(sh.backoff)
+		p.mu.Lock()
+		p.stats.Retries++
+		p.mu.Unlock()
 		p.log.Info("stream batch will be retried", "shard", sh.id, "why", why, "err", err, "attempt", sh.attempts, "from", sh.pending[0].rec.Change.SequenceNumber)
 		return
 	}
@@ -530,7 +612,7 @@ func (p *Poller) fail(ctx context.Context, sh *shardState, n int, condition stri
 	for i := range recs {
 		recs[i] = sh.pending[i].rec
 	}
-	sh.pending = sh.pending[n:]
+	p.advance(sh, n)
 	var msg FailureMessage
 	msg.RequestContext.RequestID = newID()
 	msg.RequestContext.FunctionARN = p.cfg.FunctionARN
@@ -585,33 +667,64 @@ func firstFailure(batch []events.DynamoDBEventRecord, failures []events.DynamoDB
 }
 
 // invoke calls the function as Lambda would: with the event round-tripped
-// through JSON, a Lambda context, the timeout, and a panic turned into an
-// error.
-func (p *Poller) invoke(ctx context.Context, batch []events.DynamoDBEventRecord) (resp events.DynamoDBEventResponse, err error) {
+// through JSON, a Lambda context, and a panic turned into an error. At the
+// Timeout Lambda stops the function and the invocation fails: invoke returns
+// then, whether or not the function heeded its context, and a late answer
+// is dropped. A Go function cannot be stopped, so its goroutine may run on
+// for a while; the audit function's writes are idempotent (an entry's key
+// derives from the record's eventID), so a late write adds nothing that the
+// redelivery would not. invoke also returns when ctx ends (the poller
+// stops): the caller then leaves the batch unacknowledged.
+func (p *Poller) invoke(ctx context.Context, batch []events.DynamoDBEventRecord) (events.DynamoDBEventResponse, error) {
 	p.mu.Lock()
 	p.stats.Invocations++
 	p.mu.Unlock()
 	var ev events.DynamoDBEvent
 	b, err := json.Marshal(events.DynamoDBEvent{Records: batch})
 	if err != nil {
-		return resp, err
+		return events.DynamoDBEventResponse{}, err
 	}
 	if err := json.Unmarshal(b, &ev); err != nil {
-		return resp, err
+		return events.DynamoDBEventResponse{}, err
 	}
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID(), InvokedFunctionArn: p.cfg.FunctionARN})
+	fctx := lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: newUUID(), InvokedFunctionArn: p.cfg.FunctionARN})
 	if p.cfg.Timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, p.cfg.Timeout)
+		fctx, cancel = context.WithTimeout(fctx, p.cfg.Timeout)
 		defer cancel()
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			p.log.Error("stream function panicked", "panic", r, "stack", string(debug.Stack()))
-			err = fmt.Errorf("function panicked: %v", r)
-		}
+	type result struct {
+		resp events.DynamoDBEventResponse
+		err  error
+	}
+	done := make(chan result, 1) // the function never blocks on an answer nobody reads
+	go func() {
+		var r result
+		defer func() {
+			if v := recover(); v != nil {
+				p.log.Error("stream function panicked", "panic", v, "stack", string(debug.Stack()))
+				r.err = fmt.Errorf("function panicked: %v", v)
+			}
+			done <- r
+		}()
+		r.resp, r.err = p.cfg.Invoke(fctx, ev)
 	}()
-	return p.cfg.Invoke(ctx, ev)
+	var r result
+	select {
+	case r = <-done:
+	case <-fctx.Done():
+	}
+	switch {
+	case ctx.Err() != nil:
+		return events.DynamoDBEventResponse{}, ctx.Err()
+	case fctx.Err() != nil: // the deadline passed, answered or not
+		p.mu.Lock()
+		p.stats.TimedOut++
+		p.mu.Unlock()
+		p.log.Warn("stream function timed out", "timeout", p.cfg.Timeout, "records", len(batch))
+		return events.DynamoDBEventResponse{}, fmt.Errorf("function timed out after %v", p.cfg.Timeout)
+	}
+	return r.resp, r.err
 }
 
 // AppendFailureFile returns an OnFailureFunc that appends each message as a

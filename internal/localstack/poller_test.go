@@ -65,6 +65,15 @@ func (s *sink) calls() [][]string {
 // MustPoller starts a poller on the stream and stops it when the test ends.
 func MustPoller(t *testing.T, streams localstack.StreamsAPI, arn string, cfg localstack.PollerConfig) *localstack.Poller {
 	t.Helper()
+	p, _ := startPoller(t, streams, arn, cfg)
+	return p
+}
+
+// startPoller is MustPoller that also returns a function stopping the
+// poller, as a poller that dies stops: it fails the test if Run does not
+// return soon after.
+func startPoller(t *testing.T, streams localstack.StreamsAPI, arn string, cfg localstack.PollerConfig) (*localstack.Poller, func()) {
+	t.Helper()
 	cfg.Streams, cfg.StreamARN, cfg.Region = streams, arn, region()
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 20 * time.Millisecond
@@ -82,13 +91,22 @@ func MustPoller(t *testing.T, streams localstack.StreamsAPI, arn string, cfg loc
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("poller Run: %v", err)
-		}
-	})
-	return p
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("poller Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("poller Run did not return 30s after it was stopped")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return p, stop
 }
 
 func MustWaitIdle(t *testing.T, p *localstack.Poller) {
@@ -617,5 +635,168 @@ func TestPollerFollowsChildShards(t *testing.T) {
 	want := []string{"INSERT PROVIDER#1", "INSERT PROVIDER#2", "INSERT PROVIDER#3", "INSERT AUTHZ#4"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("delivered %v, want %v", got, want)
+	}
+}
+
+// A function that panics on one record: the batch is bisected down to that
+// record, which goes to OnFailure after MaximumRetryAttempts+1 invocations
+// of it alone; every other record is acknowledged exactly once, in order.
+// Records before the poison one were also handed to the failing
+// invocations, so a real handler must be idempotent (the audit function is).
+func TestPollerBisectsDownToPanickingRecord(t *testing.T) {
+	client, streams := MustClients(t)
+	table, arn := MustTable(t, client)
+	var want []string
+	for i := range 10 {
+		MustPut(t, client, table, item(fmt.Sprintf("AUTHZ#%02d", i)))
+		if i != 6 {
+			want = append(want, fmt.Sprintf("AUTHZ#%02d", i))
+		}
+	}
+	const poison = "AUTHZ#06"
+	var mu sync.Mutex
+	var acked []string
+	var withPoison, alone int
+	var poisonSeq string
+	s := sink{handle: func(_ int, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		for _, r := range ev.Records {
+			if r.Change.Keys["PK"].String() == poison {
+				mu.Lock()
+				withPoison++
+				if len(ev.Records) == 1 {
+					alone++
+				}
+				poisonSeq = r.Change.SequenceNumber
+				mu.Unlock()
+				panic("cannot handle " + poison)
+			}
+		}
+		mu.Lock()
+		for _, r := range ev.Records {
+			acked = append(acked, r.Change.Keys["PK"].String())
+		}
+		mu.Unlock()
+		return events.DynamoDBEventResponse{}, nil
+	}}
+	failFile := filepath.Join(t.TempDir(), "failures.jsonl")
+	cfg := templateMapping(t)
+	cfg.Invoke = s.fn
+	cfg.BisectOnError = true
+	cfg.MaximumRetryAttempts = 2
+	cfg.OnFailure = localstack.AppendFailureFile(failFile)
+	p := MustPoller(t, streams, arn, cfg)
+	MustWaitIdle(t, p)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(acked, want) {
+		t.Errorf("acknowledged %v, want each other record once, in order: %v", acked, want)
+	}
+	if got, want := alone, cfg.MaximumRetryAttempts+1; got != want {
+		t.Errorf("the poison record was invoked alone %d times, want %d (MaximumRetryAttempts+1)", got, want)
+	}
+	msgs := MustReadFailures(t, failFile)
+	if len(msgs) != 1 {
+		t.Fatalf("%d OnFailure messages, want 1: %+v", len(msgs), msgs)
+	}
+	b := msgs[0].DDBStreamBatchInfo
+	if b.StartSequenceNumber != poisonSeq || b.EndSequenceNumber != poisonSeq || b.BatchSize != 1 {
+		t.Errorf("OnFailure batch %s..%s (%d records), want the poison record %s alone", b.StartSequenceNumber, b.EndSequenceNumber, b.BatchSize, poisonSeq)
+	}
+	rc := msgs[0].RequestContext
+	if rc.Condition != localstack.ConditionRetryAttemptsExhausted || rc.ApproximateInvokeCount != cfg.MaximumRetryAttempts+1 {
+		t.Errorf("OnFailure %s after %d invocations, want %s after %d", rc.Condition, rc.ApproximateInvokeCount, localstack.ConditionRetryAttemptsExhausted, cfg.MaximumRetryAttempts+1)
+	}
+	st := p.Stats()
+	if st.Delivered != 9 || st.Failed != 1 || st.Errors != withPoison || st.Bisections == 0 {
+		t.Errorf("stats = %+v, want 9 delivered, 1 failed, %d errors (the invocations with the poison record), bisections", st, withPoison)
+	}
+	t.Logf("%d invocations, %d with the poison record (%d alone), %d bisections, %d retries", st.Invocations, withPoison, alone, st.Bisections, st.Retries)
+}
+
+// A function that overruns its Timeout and ignores its context: the poller
+// does not wait for it; the invocation fails, is retried and the batch is
+// delivered by the retry. The late answer (a success) is dropped.
+func TestPollerTimeoutFailsTheInvocation(t *testing.T) {
+	client, streams := MustClients(t)
+	table, arn := MustTable(t, client)
+	for i := 1; i <= 3; i++ {
+		MustPut(t, client, table, item(fmt.Sprintf("PROVIDER#%d", i)))
+	}
+	release := make(chan struct{})
+	defer close(release)
+	s := sink{handle: func(call int, _ events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		if call == 1 {
+			<-release // hangs, context or not, until the test ends
+		}
+		return events.DynamoDBEventResponse{}, nil
+	}}
+	cfg := templateMapping(t)
+	cfg.Invoke = s.fn
+	cfg.BisectOnError = false
+	cfg.MaximumRetryAttempts = 2
+	cfg.Timeout = 250 * time.Millisecond
+	p := MustPoller(t, streams, arn, cfg)
+	if err := p.WaitIdle(testContext(t, 30*time.Second)); err != nil {
+		t.Fatalf("WaitIdle: %v: the poller waited for a function past its Timeout (stats %+v)", err, p.Stats())
+	}
+
+	batch := []string{"INSERT PROVIDER#1", "INSERT PROVIDER#2", "INSERT PROVIDER#3"}
+	if got, want := s.calls(), [][]string{batch, batch}; !reflect.DeepEqual(got, want) {
+		t.Errorf("invocations = %v, want the batch twice (timed out, then retried): %v", got, want)
+	}
+	want := localstack.PollerStats{Read: 3, Delivered: 3, Invocations: 2, Errors: 1, TimedOut: 1, Retries: 1}
+	if got := p.Stats(); got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+}
+
+// A poller stopped while the function handles a batch (and ignores its
+// context), then a new poller on the same Checkpoints: the new one starts
+// at the unacknowledged batch, redelivers it and goes on; nothing
+// acknowledged is delivered again and nothing is skipped.
+func TestPollerRestartResumesAfterCheckpoint(t *testing.T) {
+	client, streams := MustClients(t)
+	table, arn := MustTable(t, client)
+	for i := 1; i <= 6; i++ {
+		MustPut(t, client, table, item(fmt.Sprintf("AUTHZ#%d", i)))
+	}
+	cps := &localstack.Checkpoints{}
+	inFlight, release := make(chan struct{}, 1), make(chan struct{})
+	defer close(release)
+	first := sink{handle: func(call int, _ events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		if call == 2 {
+			inFlight <- struct{}{}
+			<-release // the poller dies meanwhile
+		}
+		return events.DynamoDBEventResponse{}, nil
+	}}
+	cfg := templateMapping(t)
+	cfg.BatchSize = 2
+	cfg.Checkpoints = cps
+	cfg.Invoke = first.fn
+	_, stop := startPoller(t, streams, arn, cfg)
+	select {
+	case <-inFlight:
+	case <-time.After(waitLong):
+		t.Fatalf("the second batch was not invoked; invocations %v", first.calls())
+	}
+	stop()
+
+	MustPut(t, client, table, item("AUTHZ#7")) // while no poller runs
+	var second sink
+	cfg.Invoke = second.fn
+	p := MustPoller(t, streams, arn, cfg)
+	MustWaitIdle(t, p)
+
+	if got, want := first.calls(), [][]string{{"INSERT AUTHZ#1", "INSERT AUTHZ#2"}, {"INSERT AUTHZ#3", "INSERT AUTHZ#4"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("first poller's invocations = %v, want %v", got, want)
+	}
+	var got []string
+	for _, c := range second.calls() {
+		got = append(got, c...)
+	}
+	if want := []string{"INSERT AUTHZ#3", "INSERT AUTHZ#4", "INSERT AUTHZ#5", "INSERT AUTHZ#6", "INSERT AUTHZ#7"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the new poller delivered %v, want %v: from the unacknowledged batch on", got, want)
 	}
 }
