@@ -25,7 +25,7 @@ FUNCTIONS = ListProvidersFunction:list-providers \
             FallbackFunction:fallback \
             AuditStreamFunction:audit-stream
 
-.PHONY: replay-audit run test fuzz bench coldstart vet lint build deploy clean
+.PHONY: replay-audit run test soak fuzz bench coldstart vet lint build deploy clean
 
 ## run: serve the whole API on http://localhost:3000 (PORT overrides) with DynamoDB Local, local-kms and the audit stream (LAMBDA=rie: through the built binaries under the Lambda Runtime Interface Emulator)
 run:
@@ -34,6 +34,10 @@ run:
 ## test: start DynamoDB Local and local-kms, then run every test with the race detector
 test:
 	$(LOCAL) exec -- $(GO) test -race -count=1 ./...
+
+## soak: the soak of docs/reliability.md: SOAK_REQUESTS (default 10000) mixed requests, 32 clients, 5% of AWS calls faulted, then every write read back and the audit trail counted (`make test` runs a short one)
+soak:
+	PASSPORT_SOAK_REQUESTS=$(or $(SOAK_REQUESTS),10000) $(LOCAL) exec -- $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./internal/app/
 
 ## bench: start DynamoDB Local and local-kms, measure every request, change and cold start beside its floor, print one table and write it into docs/performance.md (BENCHFLAGS=-quick for a smoke run)
 bench:

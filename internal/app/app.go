@@ -43,8 +43,9 @@ type Config struct {
 	LogLevel               slog.Level
 	// CursorKey signs list cursors (CURSOR_SIGNING_KEY).
 	CursorKey []byte
-	// LogOutput receives the JSON logs; os.Stdout (Lambda's log stream)
-	// when nil. Not read from the environment: tests set it to read logs.
+	// LogOutput receives the JSON logs and the EMF metrics lines; os.Stdout
+	// (Lambda's log stream) when nil. Not read from the environment: tests
+	// set it to read logs.
 	LogOutput io.Writer
 }
 
@@ -102,6 +103,7 @@ type App struct {
 	cfg    Config
 	aws    aws.Config
 	store  *dynamo.Store
+	logs   io.Writer // the log stream: logs and EMF metrics
 	logger *slog.Logger
 }
 
@@ -123,7 +125,7 @@ func NewWithAWS(cfg Config, awsCfg aws.Config) (*App, error) {
 		logs = os.Stdout
 	}
 	awsCfg = boundRetries(awsCfg) // retry.go: at most 3 attempts per AWS call
-	a := &App{cfg: cfg, aws: awsCfg, logger: NewLogger(logs, cfg.LogLevel)}
+	a := &App{cfg: cfg, aws: awsCfg, logs: logs, logger: NewLogger(logs, cfg.LogLevel)}
 	storeCfg := dynamo.Config{
 		Table:                  cfg.Table,
 		CursorKey:              cfg.CursorKey,
@@ -160,7 +162,7 @@ func (a *App) APIHandler(functionID string) (http.Handler, error) {
 	}
 	// A deadline before the function's Timeout: 503, not Lambda's cut-off.
 	h = httpapi.WithDeadline(h, httpapi.RequestBudget, httpapi.ResponseReserve)
-	return metrics.Requests(os.Stdout, h), nil // EMF: requests, 4xx, 5xx, latency per route
+	return metrics.Requests(a.logs, h), nil // EMF: requests, 4xx, 5xx, latency per route
 }
 
 // APIFunction is the Lambda handler of the API function functionID: its
@@ -175,7 +177,7 @@ func (a *App) APIFunction(functionID string) (func(context.Context, events.APIGa
 
 // AuditFunction is the Lambda handler of the audit function.
 func (a *App) AuditFunction() func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	h := &audit.Handler{Writer: a.store, Logger: a.logger, Metrics: os.Stdout}
+	h := &audit.Handler{Writer: a.store, Logger: a.logger, Metrics: a.logs}
 	return h.Handle
 }
 

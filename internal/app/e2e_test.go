@@ -49,6 +49,9 @@ func mustStackWith(t *testing.T, opts localapp.LocalOptions) *stack {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.LogOutput == nil {
+		opts.LogOutput = io.Discard // the functions' logs and metrics
+	}
 	local, err := localapp.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), opts)
 	if err != nil {
 		t.Fatal(err)

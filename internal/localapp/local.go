@@ -35,7 +35,8 @@ type LocalOptions struct {
 	// Functions, when set, supplies the handlers instead of this process
 	// (passport-local run -lambda=rie: RIEFunctions, the built binaries).
 	Functions Functions
-	// LogOutput, when set, receives every function's logs (tests read them).
+	// LogOutput, when set, receives every function's logs and metrics lines
+	// (tests read or discard them); nil: stdout, as in Lambda.
 	LogOutput io.Writer
 	// WrapStream, when set, wraps each stream function as the pollers invoke
 	// it: tests use it to inject the faults a real consumer meets.
