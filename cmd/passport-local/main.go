@@ -125,18 +125,15 @@ func run(args []string) error {
 	}
 	defer stopFunctions()
 	opts.Functions = functions
+	authDesc := "none: every request passes (the deployed API takes AWS_IAM or JWT callers only)"
+	if jwt.enabled() {
+		if opts.Auth, authDesc, err = jwt.authorizer(ctx, tmpl, log); err != nil {
+			return err
+		}
+	}
 	local, err := localapp.NewLocal(ctx, tmpl, awsCfg, opts)
 	if err != nil {
 		return err
-	}
-
-	authDesc := "none: every request passes (the deployed API takes AWS_IAM or JWT callers only)"
-	if jwt.enabled() {
-		auth, desc, err := jwt.authorizer(ctx, tmpl, log)
-		if err != nil {
-			return err
-		}
-		local.Gateway.Auth, authDesc = auth, desc
 	}
 
 	ln, err := net.Listen("tcp", addr)

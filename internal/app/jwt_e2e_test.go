@@ -3,15 +3,11 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/passport-oss/passport/internal/httpapi/openapitest"
 	"github.com/passport-oss/passport/internal/localapp"
@@ -23,21 +19,12 @@ import (
 // jwtStack is the whole API as `passport-local run -jwt-dev-key` serves it:
 // template.yaml's routes in JWT mode, tokens checked against a dev key.
 type jwtStack struct {
-	url   string
-	local *localapp.Local
-	key   *localstack.DevKey
+	*stack
+	key *localstack.DevKey
 }
 
 func mustJWTStack(t *testing.T) *jwtStack {
 	t.Helper()
-	db := testenv.DynamoDB(t)
-	_, keyID := testenv.KMS(t)
-	table := fmt.Sprintf("passport-jwt-e2e-%d", time.Now().UnixNano())
-	ctx, cancel := context.WithCancel(context.Background())
-	local, err := localapp.NewLocal(ctx, testenv.Template(t), testenv.AWSConfig(t, nil), localapp.LocalOptions{Table: table, KMSKeyID: keyID})
-	if err != nil {
-		t.Fatal(err)
-	}
 	key, err := localstack.NewDevKey()
 	if err != nil {
 		t.Fatal(err)
@@ -52,19 +39,7 @@ func mustJWTStack(t *testing.T) *jwtStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local.Gateway.Auth = auth
-	srv := httptest.NewServer(local.Gateway)
-	done := make(chan error, 1)
-	go func() { done <- local.RunPollers(ctx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("pollers: %v", err)
-		}
-		_, _ = db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: &table})
-	})
-	return &jwtStack{url: srv.URL, local: local, key: key}
+	return &jwtStack{stack: mustStackWith(t, localapp.LocalOptions{Auth: auth}), key: key}
 }
 
 // token mints a token for sub holding scopes.

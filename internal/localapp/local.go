@@ -46,6 +46,9 @@ type LocalOptions struct {
 	// injection (internal/faults) between a function and AWS here. Table
 	// setup and the stream pollers keep the default.
 	HTTPClient func(functionID string) aws.HTTPClient
+	// Auth, when set, authorizes every request as the API's authorizers do
+	// (see localstack.Gateway.Auth); nil lets every request through.
+	Auth localstack.Authorizer
 	// Mapping, when set, adjusts each stream function's event source
 	// mapping as read from the template: tests shorten Timeout and
 	// RetryBackoff.
@@ -111,6 +114,7 @@ func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config
 	l.Gateway = localstack.NewGateway(l.Routes, fns)
 	l.Gateway.Timeouts = timeouts
 	l.Gateway.Logger = opts.Logger
+	l.Gateway.Auth = opts.Auth
 
 	streams := dynamodbstreams.NewFromConfig(awsCfg)
 	for _, id := range tmpl.FunctionIDs() {
