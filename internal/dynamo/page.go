@@ -232,9 +232,6 @@ func (s *Store) querySource(ctx context.Context, q *listQuery, i int, from posit
 		for k, v := range q.filterValues {
 			values[k] = v
 		}
-		if len(names) == 0 {
-			in.ExpressionAttributeNames = nil
-		}
 	}
 	if from.Key != nil {
 		in.ExclusiveStartKey = make(item, len(from.Key))
