@@ -16,7 +16,7 @@ import (
 // another transaction on the same item (reason TransactionConflict). Such a
 // transaction changed nothing, and its conditions make a retry safe; the SDK
 // does not retry it by itself.
-const transactAttempts = 4
+const transactAttempts = 6
 
 // transactWrite runs in and returns the cancellation reasons when DynamoDB
 // cancelled it for a failed condition, or an error otherwise.
