@@ -78,7 +78,9 @@ type Local struct {
 // NewLocal creates the table from tmpl (unless it exists) and builds the
 // gateway and pollers. Each function gets its own App from its own
 // environment, as each Lambda builds its own at init; references to the
-// template's table and KMS key resolve to the local ones.
+// template's table and KMS key resolve to the local ones, and the cursor
+// signing key (CursorKeySecret) to one random key per template that every
+// function shares (samtemplate.ResolveEnv), as one stack's functions do.
 func NewLocal(ctx context.Context, tmpl *samtemplate.Template, awsCfg aws.Config, opts LocalOptions) (*Local, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

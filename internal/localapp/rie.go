@@ -35,8 +35,10 @@ type RIEFunctions struct {
 // StartRIEFunctions builds every function of tmpl for this machine, as `sam
 // build` does, into binDir, and starts each under its own emulator with the
 // environment the template gives it: the template's table and KMS key are
-// opts.Table and opts.KMSKeyID, and the AWS settings (region, credentials,
-// local endpoints) are this process's. Function output goes to out.
+// opts.Table and opts.KMSKeyID, its generated secrets the values NewLocal's
+// functions get from the same tmpl (samtemplate.ResolveEnv), and the AWS
+// settings (region, credentials, local endpoints) are this process's.
+// Function output goes to out.
 func StartRIEFunctions(ctx context.Context, tmpl *samtemplate.Template, opts LocalOptions, binDir string, out io.Writer) (*RIEFunctions, error) {
 	root, err := lambdarie.ModuleRoot()
 	if err != nil {

@@ -64,6 +64,7 @@ type Template struct {
 
 	routes      []Route
 	routeEvents map[string]event // the HttpApi event of each route, by route key
+	secrets     *localSecrets    // generated secret values (ResolveEnv)
 }
 
 // Resource is one entry of the template's Resources section.
@@ -150,6 +151,7 @@ func Parse(data []byte) (*Template, error) {
 	t := &Template{
 		Parameters: map[string]map[string]any{},
 		Resources:  map[string]Resource{},
+		secrets:    &localSecrets{values: map[string]string{}},
 	}
 	if t.Globals, err = optMap(root, "Globals", "template"); err != nil {
 		return nil, err
@@ -481,8 +483,16 @@ func (t *Template) ParameterDefault(name string) (string, bool) {
 // ResolveEnv returns a function's full environment with its intrinsics
 // resolved: a !Ref to a parameter takes params[name] if present, else the
 // parameter's Default; a !Ref to a resource takes resources[logicalID] (for
-// example the local table name for PassportTable). Any other intrinsic, or a
-// reference with no value, is an error.
+// example the local table name for PassportTable).
+//
+// The dynamic reference !Sub "{{resolve:secretsmanager:${Secret}:SecretString}}"
+// to an AWS::SecretsManager::Secret takes resources[Secret] if present, else
+// a value generated as its GenerateSecretString would (PasswordLength random
+// letters and digits), once per Template: every function resolved from one
+// Template, as every function of one stack, gets the same value.
+//
+// Any other intrinsic or dynamic reference, or a reference with no value, is
+// an error.
 func (t *Template) ResolveEnv(functionID string, resources, params map[string]string) (map[string]string, error) {
 	f, err := t.function(functionID)
 	if err != nil {
@@ -490,9 +500,19 @@ func (t *Template) ResolveEnv(functionID string, resources, params map[string]st
 	}
 	env := make(map[string]string, len(f.Env)+len(f.EnvIntrinsics))
 	for k, v := range f.Env {
+		if strings.Contains(v, "{{resolve:") {
+			return nil, fmt.Errorf("samtemplate: %s: env %s: cannot resolve the dynamic reference in %q outside CloudFormation", functionID, k, v)
+		}
 		env[k] = v
 	}
 	for k, in := range f.EnvIntrinsics {
+		if v, ok, err := t.secretValue(in, resources); ok {
+			if err != nil {
+				return nil, fmt.Errorf("samtemplate: %s: env %s: %w", functionID, k, err)
+			}
+			env[k] = v
+			continue
+		}
 		name, ok := in.Ref()
 		if !ok {
 			return nil, fmt.Errorf("samtemplate: %s: env %s: cannot resolve %s", functionID, k, in)

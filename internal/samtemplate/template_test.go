@@ -106,6 +106,8 @@ func TestTemplateFunctions(t *testing.T) {
 				wantIntrinsics["AUDIT_RETENTION_DAYS"] = samtemplate.Intrinsic{Fn: "Ref", Args: "AuditRetentionDays"}
 			case "CreateAuthorizationFunction", "ReadTokenFunction":
 				wantIntrinsics["KMS_KEY_ID"] = samtemplate.Intrinsic{Fn: "Ref", Args: "TokenKey"}
+			case "ListProvidersFunction", "ListAuthorizationsFunction", "ListAuditFunction":
+				wantIntrinsics["CURSOR_SIGNING_KEY"] = cursorKeyRef
 			}
 			checks = append(checks, struct {
 				name      string
@@ -146,6 +148,97 @@ func TestTemplateResolveEnv(t *testing.T) {
 	}
 	if got, ok := tpl.ParameterDefault("LogLevel"); !ok || got != "INFO" {
 		t.Errorf("ParameterDefault(LogLevel) = %q, %v; want INFO, true", got, ok)
+	}
+}
+
+// cursorKeyRef is the list functions' CURSOR_SIGNING_KEY: the stack's
+// generated secret, resolved by CloudFormation at deploy time.
+var cursorKeyRef = samtemplate.Intrinsic{Fn: "Fn::Sub", Args: "{{resolve:secretsmanager:${CursorKeySecret}:SecretString}}"}
+
+// TestTemplateCursorKey holds the list cursors' signing key to a random
+// secret generated at deploy time: every function that serves a list (its
+// answer carries nextCursor) reads CURSOR_SIGNING_KEY from CursorKeySecret
+// and no other function does; the secret's value is generated, never
+// written; no key is in template.yaml or samconfig.toml; and locally the list
+// functions of one stack resolve to one key.
+func TestTemplateCursorKey(t *testing.T) {
+	tpl := loadRepoTemplate(t)
+	listFunctions := []string{"ListAuditFunction", "ListAuthorizationsFunction", "ListProvidersFunction"}
+	var readers []string
+	for _, id := range tpl.FunctionIDs() {
+		f, _ := tpl.Function(id)
+		if _, ok := f.Env["CURSOR_SIGNING_KEY"]; ok {
+			t.Errorf("%s: CURSOR_SIGNING_KEY is written in the template", id)
+		}
+		if in, ok := f.EnvIntrinsics["CURSOR_SIGNING_KEY"]; ok {
+			readers = append(readers, id)
+			if !reflect.DeepEqual(in, cursorKeyRef) {
+				t.Errorf("%s: CURSOR_SIGNING_KEY = %v, want %v", id, in, cursorKeyRef)
+			}
+		}
+	}
+	if !reflect.DeepEqual(readers, listFunctions) {
+		t.Errorf("functions with CURSOR_SIGNING_KEY: %v, want the list functions %v", readers, listFunctions)
+	}
+
+	secret := tpl.Resources["CursorKeySecret"]
+	gen, _ := secret.Properties["GenerateSecretString"].(map[string]any)
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"Type", secret.Type, "AWS::SecretsManager::Secret"},
+		{"PasswordLength", gen["PasswordLength"], 48},
+		{"ExcludePunctuation", gen["ExcludePunctuation"], true},
+		// The value is the whole SecretString, generated: no JSON around it
+		// and nothing written.
+		{"SecretStringTemplate", gen["SecretStringTemplate"], nil},
+		{"SecretString", secret.Properties["SecretString"], nil},
+		// A new key only invalidates outstanding cursors.
+		{"DeletionPolicy", secret.DeletionPolicy, "Delete"},
+		{"UpdateReplacePolicy", secret.UpdateReplacePolicy, "Delete"},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("CursorKeySecret %s: got %#v, want %#v", c.name, c.got, c.want)
+		}
+	}
+	for name := range tpl.Parameters {
+		if strings.Contains(strings.ToLower(name), "cursor") {
+			t.Errorf("parameter %s: the cursor key is generated, never a parameter (samconfig.toml would hold it)", name)
+		}
+	}
+	for _, file := range []string{"template.yaml", "samconfig.toml"} {
+		data, err := os.ReadFile(filepath.Join(repoRoot, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if strings.Contains(strings.ToUpper(line), "CURSOR_SIGNING_KEY:") && !strings.Contains(line, cursorKeyRef.Args.(string)) {
+				t.Errorf("%s:%d sets CURSOR_SIGNING_KEY other than from CursorKeySecret: %s", file, i+1, line)
+			}
+			if file == "samconfig.toml" && strings.Contains(strings.ToUpper(line), "CURSOR") {
+				t.Errorf("samconfig.toml:%d names the cursor key: %s", i+1, line)
+			}
+		}
+	}
+
+	// Locally (make run, the tests) one stack's list functions share one key.
+	keys := map[string]bool{}
+	for _, id := range listFunctions {
+		env, err := tpl.ResolveEnv(id, map[string]string{"PassportTable": "passport-local"}, nil)
+		if err != nil {
+			t.Fatalf("ResolveEnv(%s): %v", id, err)
+		}
+		keys[env["CURSOR_SIGNING_KEY"]] = true
+	}
+	if len(keys) != 1 {
+		t.Errorf("the list functions resolve %d cursor keys, want one", len(keys))
+	}
+	for k := range keys {
+		if len(k) != 48 {
+			t.Errorf("local cursor key has %d characters, want 48", len(k))
+		}
 	}
 }
 
