@@ -103,31 +103,46 @@ func TestAuditIsCompleteUnderConsumerFaults(t *testing.T) {
 	wg.Wait()
 
 	s.mustDrain(t)
-	got := map[string]int{}
-	ids := map[string]bool{}
-	for _, e := range s.mustAllAudit(t) {
-		got[fmt.Sprintf("%v %v %v", e["action"], e["providerId"], valueOr(e["userId"]))]++
-		ids[e["id"].(string)] = true
-	}
-	for k := range want {
-		if got[k] != 1 {
-			t.Errorf("%s: %d entries, want 1", k, got[k])
-		}
-	}
-	for k, n := range got {
-		if !want[k] {
-			t.Errorf("unexpected entry %s (%d)", k, n)
-		}
-	}
-	if len(ids) != len(want) {
-		t.Errorf("%d distinct entries for %d changes", len(ids), len(want))
-	}
+	got, distinct := s.trailByChange(t)
+	checkOncePerChange(t, "", got, want, distinct)
 	t.Logf("%d changes; audit function invoked %d times: %d failed, %d cut short, %d delivered twice",
 		len(want), c.invoked.Load(), c.failed.Load(), c.cut.Load(), c.twice.Load())
 	if c.failed.Load() == 0 || c.cut.Load() == 0 || c.twice.Load() == 0 {
 		t.Error("the faults were not all exercised")
 	}
 	s.assertNoPlaintext(t, "gho_")
+}
+
+// trailByChange pages through the whole trail and counts its entries by the
+// change they record ("action providerId userId"), and how many distinct
+// entries there are.
+func (s *stack) trailByChange(t *testing.T) (map[string]int, int) {
+	t.Helper()
+	got, ids := map[string]int{}, map[string]bool{}
+	for _, e := range s.mustAllAudit(t) {
+		got[fmt.Sprintf("%v %v %v", e["action"], e["providerId"], valueOr(e["userId"]))]++
+		ids[e["id"].(string)] = true
+	}
+	return got, len(ids)
+}
+
+// checkOncePerChange fails t unless the trail (got, distinct, from
+// trailByChange) holds every change of want exactly once and nothing else.
+func checkOncePerChange(t *testing.T, when string, got map[string]int, want map[string]bool, distinct int) {
+	t.Helper()
+	for k := range want {
+		if got[k] != 1 {
+			t.Errorf("%s%s: %d entries, want 1", when, k, got[k])
+		}
+	}
+	for k, n := range got {
+		if !want[k] {
+			t.Errorf("%sunexpected entry %s (%d)", when, k, n)
+		}
+	}
+	if distinct != len(want) {
+		t.Errorf("%s%d distinct entries for %d changes", when, distinct, len(want))
+	}
 }
 
 // postRetrying POSTs body as a careful client does: with an Idempotency-Key,

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -201,32 +202,12 @@ func TestAuditSurvivesADyingConsumer(t *testing.T) {
 	stats := s.local.Stats()
 
 	// Every change but the poison ones has exactly one entry.
-	trail := func() (map[string]int, int) {
-		got, distinct := map[string]int{}, map[string]bool{}
-		for _, e := range s.mustAllAudit(t) {
-			got[fmt.Sprintf("%v %v %v", e["action"], e["providerId"], valueOr(e["userId"]))]++
-			distinct[e["id"].(string)] = true
-		}
-		return got, len(distinct)
+	notPoison := maps.Clone(want)
+	for k := range poison {
+		delete(notPoison, k)
 	}
-	got, distinct := trail()
-	for k := range want {
-		n := 1
-		if poison[k] {
-			n = 0
-		}
-		if got[k] != n {
-			t.Errorf("before the replay, %s: %d entries, want %d", k, got[k], n)
-		}
-	}
-	for k, n := range got {
-		if !want[k] {
-			t.Errorf("unexpected entry %s (%d)", k, n)
-		}
-	}
-	if distinct != len(want)-len(poison) {
-		t.Errorf("before the replay, %d distinct entries for %d changes that are not poison", distinct, len(want)-len(poison))
-	}
+	got, distinct := s.trailByChange(t)
+	checkOncePerChange(t, "before the replay, ", got, notPoison, distinct)
 
 	// Each poison record went to OnFailure once, alone, after bounded retries.
 	msgs, err := auditreplay.FileSource{Path: failures}.Messages(ctx)
@@ -269,20 +250,8 @@ func TestAuditSurvivesADyingConsumer(t *testing.T) {
 	if left, _ := (auditreplay.FileSource{Path: failures}).Messages(ctx); len(left) != 0 {
 		t.Errorf("%d messages left in the failures file after the replay", len(left))
 	}
-	got, distinct = trail()
-	for k := range want {
-		if got[k] != 1 {
-			t.Errorf("after the replay, %s: %d entries, want 1", k, got[k])
-		}
-	}
-	for k, n := range got {
-		if !want[k] {
-			t.Errorf("after the replay, unexpected entry %s (%d)", k, n)
-		}
-	}
-	if distinct != len(want) {
-		t.Errorf("after the replay, %d distinct entries for %d changes", distinct, len(want))
-	}
+	got, distinct = s.trailByChange(t)
+	checkOncePerChange(t, "after the replay, ", got, want, distinct)
 
 	t.Logf("%d changes (%d poison) in %v; audit function invoked %d times: %d panicked, %d hung past the %v timeout, %d died with the pollers (%d restarts)",
 		len(want), len(poison), time.Since(start).Round(100*time.Millisecond), c.invoked.Load(), c.panicked.Load(), c.hung.Load(), timeout, c.died.Load(), restarts.Load())
