@@ -27,9 +27,13 @@ const loadClientEnv = "PASSPORT_BENCH_LOAD_CLIENT"
 
 // loadSpec is what one load run sends.
 type loadSpec struct {
-	URL         string
-	Method      string
-	Body        string
+	URL    string
+	Method string
+	Body   string
+	// Each, when set, is replaced in Body by the request's sequence number,
+	// so every request writes something new (a connect for a new user)
+	// instead of all of them reconnecting one pair.
+	Each        string
 	Concurrency int
 	Duration    time.Duration
 	Max         int
@@ -70,7 +74,6 @@ func MaybeRunLoadClient() {
 func runLoad(s loadSpec) loadResult {
 	u, _ := url.Parse(s.URL)
 	c := newClient(u.Scheme + "://" + u.Host)
-	req := request{Method: s.Method, Path: u.RequestURI(), Body: s.Body}
 	var (
 		sent      atomic.Int64
 		mu        sync.Mutex
@@ -86,7 +89,15 @@ func runLoad(s loadSpec) loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) && sent.Add(1) <= int64(s.Max) {
+			for time.Now().Before(deadline) {
+				n := sent.Add(1)
+				if n > int64(s.Max) {
+					return
+				}
+				req := request{Method: s.Method, Path: u.RequestURI(), Body: s.Body}
+				if s.Each != "" {
+					req.Body = strings.ReplaceAll(req.Body, s.Each, strconv.FormatInt(n, 10))
+				}
 				t := time.Now()
 				resp, err := c.do(ctx, req)
 				d := time.Since(t)
@@ -163,8 +174,15 @@ func (e *env) loadRun(ctx context.Context, rt httpapi.Route, concurrency int, pi
 	if err != nil {
 		return nil, err
 	}
-	spec, _ := json.Marshal(loadSpec{URL: e.api.base + req.Path, Method: req.Method, Body: req.Body,
-		Concurrency: concurrency, Duration: e.n.loadDuration, Max: e.n.loadMax})
+	spec := loadSpec{URL: e.api.base + req.Path, Method: req.Method, Body: req.Body,
+		Concurrency: concurrency, Duration: e.n.loadDuration, Max: e.n.loadMax}
+	if rt.Method == "POST" && rt.Path == "/api/v1/passport/authorizations" {
+		// A new user per request: concurrent connects, not 32 clients
+		// reconnecting one pair (race_test.go measures that).
+		spec.Each = "{n}"
+		spec.Body = strings.Replace(req.Body, `"userId":"`, fmt.Sprintf(`"userId":"load-c%d-{n}-`, concurrency), 1)
+	}
+	specJSON, _ := json.Marshal(spec)
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -172,7 +190,7 @@ func (e *env) loadRun(ctx context.Context, rt httpapi.Route, concurrency int, pi
 	ctx, cancel := context.WithTimeout(ctx, e.n.loadDuration+time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, self)
-	cmd.Env = append(os.Environ(), loadClientEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), loadClientEnv+"="+string(specJSON))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	e.progress("  %s %s at concurrency %d", req.Method, req.Path, concurrency)
