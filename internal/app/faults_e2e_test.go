@@ -180,7 +180,7 @@ func TestEveryCallFailingAnswers503(t *testing.T) {
 	if grant.status != 201 {
 		t.Fatalf("grant: %d %s", grant.status, grant.raw)
 	}
-	for _, kind := range []faults.Kind{faults.Throttle, faults.ServerError, faults.Drop} {
+	for _, kind := range []faults.Kind{faults.Throttle, faults.ServerError, faults.BadGateway, faults.Drop} {
 		for _, tt := range []struct {
 			method, path, body string
 			calls              int // AWS calls the route makes before the first fails
@@ -432,4 +432,64 @@ func checkNothingHalfWritten(t *testing.T, items []map[string]types.AttributeVal
 			t.Errorf("active grant %s has no grant marker", str(it, "id"))
 		}
 	}
+}
+
+// A cascade DELETE is several writes (revoke each grant, then the
+// tombstone), so a fault can stop it halfway. Retried after each 503, as
+// the README asks, it converges: the provider is gone, every grant revoked,
+// and the trail holds one entry per change, no more.
+func TestCascadeDeleteUnderFaultsConverges(t *testing.T) {
+	tr := faults.New(nil, 20261204)
+	s := mustFaultyStack(t, tr)
+	_, providerID := s.mustProvider(t)
+	const grants = 12
+	for i := range grants {
+		if a := s.send("POST", "/api/v1/passport/authorizations", authorizationBody(providerID, fmt.Sprintf("cascade-%d", i), "gho_c")); a.status != 201 {
+			t.Fatalf("grant %d: %d %s", i, a.status, a.raw)
+		}
+	}
+
+	tr.SetRules(
+		faults.Rule{Op: "DynamoDB.*", Kind: faults.ServerError, Rate: 0.5},
+		faults.Rule{Op: "DynamoDB.*", Kind: faults.DropResponse, Rate: 0.1},
+	)
+	var got answer
+	n503 := 0
+	for attempt := 1; ; attempt++ {
+		got = s.send("DELETE", "/api/v1/passport/providers/"+providerID+"?cascade=true", "")
+		if err := got.okOr503(); err != nil && got.status != 404 {
+			t.Fatalf("attempt %d: %v", attempt, err)
+		}
+		if got.status != 503 {
+			break
+		}
+		n503++
+		if attempt == 30 {
+			t.Fatalf("still 503 after %d attempts", attempt)
+		}
+	}
+	tr.SetRules()
+	if c := tr.Take(); c.Faults() == 0 || n503 == 0 {
+		t.Fatalf("%d faults injected, %d answers 503: the test proved nothing; change the seed", c.Faults(), n503)
+	}
+	// The last answer is the delete's, or 404 when an earlier attempt's
+	// tombstone landed and its answer was lost.
+	if got.status != 200 && got.status != 204 && got.status != 404 {
+		t.Fatalf("final DELETE = %d %s", got.status, got.raw)
+	}
+	if a := s.send("GET", "/api/v1/passport/providers/"+providerID, ""); a.status != 404 {
+		t.Errorf("provider after delete: %d %s", a.status, a.raw)
+	}
+	items := testenv.Items(t, s.db, s.table)
+	for _, it := range items {
+		if kindOf(it) == "authorization" && it["revokedAt"] == nil {
+			t.Errorf("grant %s not revoked", str(it, "id"))
+		}
+	}
+	checkNothingHalfWritten(t, items)
+	wantCounts(t, s.auditCounts(t), map[string]int{
+		"provider.created": 1, "authorization.created": grants,
+		"authorization.revoked": grants, "provider.deleted": 1,
+	})
+	t.Logf("cascade delete of %d grants: %d answers 503 before it went through", grants, n503)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -110,7 +111,10 @@ func newID() string {
 }
 
 // unavailable reports errors worth a retry by the caller: throttling, the
-// service's own 5xx after the SDK's retries, timeouts and broken connections.
+// service's own 5xx after the SDK's retries, timeouts and broken
+// connections. A 5xx or 429 counts whatever its code: a proxy's 502 or an
+// error code this list does not know is still the service failing, not
+// the request.
 func unavailable(err error) bool {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -120,6 +124,10 @@ func unavailable(err error) bool {
 			"TransactionInProgressException", "LimitExceededException":
 			return true
 		}
+	}
+	var resp interface{ HTTPStatusCode() int }
+	if errors.As(err, &resp) && (resp.HTTPStatusCode() >= 500 || resp.HTTPStatusCode() == http.StatusTooManyRequests) {
+		return true
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) || errors.Is(err, context.DeadlineExceeded)

@@ -52,10 +52,14 @@ const (
 	// Latency delays the call by the rule's Delay (or until the request's
 	// context ends), then sends it.
 	Latency
+	// BadGateway answers 502 with an HTML page, as a proxy or load balancer
+	// between the caller and the service does: not the service's JSON, so
+	// the error carries no code the caller knows, only its status.
+	BadGateway
 )
 
 // Kinds lists every kind, in order.
-var Kinds = []Kind{Throttle, ThroughputExceeded, TransactionThrottled, ServerError, Drop, DropResponse, Latency}
+var Kinds = []Kind{Throttle, ThroughputExceeded, TransactionThrottled, ServerError, Drop, DropResponse, Latency, BadGateway}
 
 func (k Kind) String() string {
 	switch k {
@@ -73,6 +77,8 @@ func (k Kind) String() string {
 		return "drop-response"
 	case Latency:
 		return "latency"
+	case BadGateway:
+		return "bad-gateway"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -322,6 +328,9 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	closeBody(r)
+	if rule.Kind == BadGateway {
+		return badGateway(r), nil
+	}
 	return serviceError(r, op, rule.Kind, body), nil
 }
 
@@ -334,6 +343,18 @@ func closeBody(r *http.Request) {
 // connectionReset is what reading from a connection the peer reset returns.
 func connectionReset() error {
 	return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+}
+
+// badGateway is a proxy's answer: a 502 and an HTML page.
+func badGateway(r *http.Request) *http.Response {
+	const page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+	h := http.Header{}
+	h.Set("Content-Type", "text/html")
+	return &http.Response{
+		Status: "502 Bad Gateway", StatusCode: http.StatusBadGateway,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: io.NopCloser(strings.NewReader(page)), ContentLength: int64(len(page)), Request: r,
+	}
 }
 
 // serviceError is the service's own answer for a fault of kind k.

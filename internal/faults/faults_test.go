@@ -112,6 +112,25 @@ func TestTransactionThrottled(t *testing.T) {
 	}
 }
 
+// BadGateway reaches the SDK as a 502 whose code is none of DynamoDB's:
+// a caller can tell it is transient only by its status.
+func TestBadGatewayHasOnlyAStatus(t *testing.T) {
+	tr := faults.New(nil, 1, faults.Rule{Op: "DynamoDB.GetItem", Kind: faults.BadGateway, Rate: 1})
+	db, table := mustDynamoDB(t, tr)
+	_, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &table, Key: key("k")})
+	var re interface{ HTTPStatusCode() int }
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 502 {
+		t.Fatalf("err = %v, want an error with status 502", err)
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) && strings.Contains(apiErr.ErrorCode(), "Exception") {
+		t.Errorf("code %q looks like one of DynamoDB's", apiErr.ErrorCode())
+	}
+	if got := tr.Counts().Faults(faults.BadGateway); got < 1 {
+		t.Errorf("%d bad-gateway faults counted, want at least 1", got)
+	}
+}
+
 // Drop fails before the service sees the call; DropResponse after it has
 // done it.
 func TestDrops(t *testing.T) {
