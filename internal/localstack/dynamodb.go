@@ -105,25 +105,14 @@ func StartDynamoDB(ctx context.Context, opts DynamoDBOptions) (*Service, error) 
 	cmd := exec.Command(java, "-Xmx"+heap, "-Djava.library.path=./DynamoDBLocal_lib",
 		"-jar", "DynamoDBLocal.jar", "-inMemory", "-port", portString(port), "-disableTelemetry")
 	cmd.Dir = dir
-	svc, err := startProcess("DynamoDB Local", cmd)
-	if err != nil {
-		return nil, err
-	}
-	svc.Port = port
-	svc.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := NewDynamoDBClient(svc.Endpoint, "us-east-1")
 	timeout := opts.ReadyTimeout
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	if err := svc.waitReady(ctx, timeout, func(ctx context.Context) error {
-		_, err := client.ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+	return launch(ctx, "DynamoDB Local", cmd, port, timeout, nil, func(ctx context.Context, endpoint string) error {
+		_, err := NewDynamoDBClient(endpoint, "us-east-1").ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
 		return err
-	}); err != nil {
-		svc.Stop()
-		return nil, err
-	}
-	return svc, nil
+	})
 }
 
 // NewDynamoDBClient returns a client for a local endpoint with fake static

@@ -109,29 +109,14 @@ func StartKMS(ctx context.Context, opts KMSOptions) (*Service, error) {
 		"KMS_ACCOUNT_ID="+account,
 		"KMS_SEED_PATH="+filepath.Join(dataDir, "no-seed.yaml"),
 	)
-	svc, err := startProcess("local-kms", cmd)
-	if err != nil {
-		for _, f := range cleanup {
-			f()
-		}
-		return nil, err
-	}
-	svc.cleanup = cleanup
-	svc.Port = port
-	svc.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := NewKMSClient(svc.Endpoint, region)
 	timeout := opts.ReadyTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	if err := svc.waitReady(ctx, timeout, func(ctx context.Context) error {
-		_, err := client.ListKeys(ctx, &kms.ListKeysInput{})
+	return launch(ctx, "local-kms", cmd, port, timeout, cleanup, func(ctx context.Context, endpoint string) error {
+		_, err := NewKMSClient(endpoint, region).ListKeys(ctx, &kms.ListKeysInput{})
 		return err
-	}); err != nil {
-		svc.Stop()
-		return nil, err
-	}
-	return svc, nil
+	})
 }
 
 // NewKMSClient returns a KMS client for a local endpoint with fake credentials.

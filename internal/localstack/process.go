@@ -88,6 +88,27 @@ func startProcess(name string, cmd *exec.Cmd) (*Service, error) {
 	return s, nil
 }
 
+// launch starts cmd as the service name listening on port and waits up to
+// timeout until ready answers for its endpoint. On failure it stops the
+// process and runs cleanup; on success Stop runs cleanup.
+func launch(ctx context.Context, name string, cmd *exec.Cmd, port int, timeout time.Duration, cleanup []func(), ready func(ctx context.Context, endpoint string) error) (*Service, error) {
+	svc, err := startProcess(name, cmd)
+	if err != nil {
+		for _, f := range cleanup {
+			f()
+		}
+		return nil, err
+	}
+	svc.cleanup = cleanup
+	svc.Port = port
+	svc.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := svc.waitReady(ctx, timeout, func(ctx context.Context) error { return ready(ctx, svc.Endpoint) }); err != nil {
+		svc.Stop()
+		return nil, err
+	}
+	return svc, nil
+}
+
 // waitReady polls ready until it succeeds, the process exits, ctx ends or
 // timeout passes.
 func (s *Service) waitReady(ctx context.Context, timeout time.Duration, ready func(context.Context) error) error {
