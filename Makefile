@@ -37,7 +37,7 @@ test:
 
 ## soak: the soak of docs/reliability.md: SOAK_REQUESTS (default 10000) mixed requests, 32 clients, 5% of AWS calls faulted, then every write read back and the audit trail counted (`make test` runs a short one)
 soak:
-	PASSPORT_SOAK_REQUESTS=$(or $(SOAK_REQUESTS),10000) $(LOCAL) exec -- $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./internal/app/
+	$(LOCAL) exec -- env PASSPORT_SOAK_REQUESTS=$(or $(SOAK_REQUESTS),10000) $(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./internal/app/
 
 ## bench: start DynamoDB Local and local-kms, measure every request, change and cold start beside its floor, print one table and write it into docs/performance.md (BENCHFLAGS=-quick for a smoke run)
 bench:

@@ -44,9 +44,13 @@ var soakFaults = []faults.Rule{
 }
 
 func soakRequests(t *testing.T) int {
-	n, err := strconv.Atoi(os.Getenv("PASSPORT_SOAK_REQUESTS"))
-	if err != nil || n <= 0 {
+	v := os.Getenv("PASSPORT_SOAK_REQUESTS")
+	if v == "" {
 		return 1500
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		t.Fatalf("PASSPORT_SOAK_REQUESTS=%q: want a positive number of requests", v)
 	}
 	return n
 }
