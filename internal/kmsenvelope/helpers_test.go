@@ -31,8 +31,8 @@ import (
 // fake credentials) for a running local-kms. Without it these tests skip,
 // unless PASSPORT_REQUIRE_STACK=1, in which case they fail.
 
-const stackHelp = "AWS_ENDPOINT_URL_KMS is not set; start local-kms " +
-	"(cd /work/main && PORT=4599 KMS_REGION=us-east-1 KMS_DATA_PATH=$(mktemp -d) go tool local-kms &) " +
+const stackHelp = "AWS_ENDPOINT_URL_KMS is not set; run the tests with `make test` (it starts local-kms), " +
+	"or start it from the module root (PORT=4599 KMS_REGION=us-east-1 KMS_DATA_PATH=$(mktemp -d) go tool local-kms &) " +
 	"and export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x"
 
 var stack struct {
