@@ -109,8 +109,9 @@ func StartDynamoDB(ctx context.Context, opts DynamoDBOptions) (*Service, error) 
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
-	return launch(ctx, "DynamoDB Local", cmd, port, timeout, nil, func(ctx context.Context, endpoint string) error {
-		_, err := NewDynamoDBClient(endpoint, "us-east-1").ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+	client := NewDynamoDBClient(loopbackEndpoint(port), "us-east-1")
+	return launch(ctx, "DynamoDB Local", cmd, port, timeout, nil, func(ctx context.Context) error {
+		_, err := client.ListTables(ctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
 		return err
 	})
 }

@@ -113,8 +113,9 @@ func StartKMS(ctx context.Context, opts KMSOptions) (*Service, error) {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	return launch(ctx, "local-kms", cmd, port, timeout, cleanup, func(ctx context.Context, endpoint string) error {
-		_, err := NewKMSClient(endpoint, region).ListKeys(ctx, &kms.ListKeysInput{})
+	client := NewKMSClient(loopbackEndpoint(port), region)
+	return launch(ctx, "local-kms", cmd, port, timeout, cleanup, func(ctx context.Context) error {
+		_, err := client.ListKeys(ctx, &kms.ListKeysInput{})
 		return err
 	})
 }

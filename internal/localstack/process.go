@@ -89,9 +89,9 @@ func startProcess(name string, cmd *exec.Cmd) (*Service, error) {
 }
 
 // launch starts cmd as the service name listening on port and waits up to
-// timeout until ready answers for its endpoint. On failure it stops the
-// process and runs cleanup; on success Stop runs cleanup.
-func launch(ctx context.Context, name string, cmd *exec.Cmd, port int, timeout time.Duration, cleanup []func(), ready func(ctx context.Context, endpoint string) error) (*Service, error) {
+// timeout until ready answers. On failure it stops the process and runs
+// cleanup; on success Stop runs cleanup.
+func launch(ctx context.Context, name string, cmd *exec.Cmd, port int, timeout time.Duration, cleanup []func(), ready func(context.Context) error) (*Service, error) {
 	svc, err := startProcess(name, cmd)
 	if err != nil {
 		for _, f := range cleanup {
@@ -101,13 +101,16 @@ func launch(ctx context.Context, name string, cmd *exec.Cmd, port int, timeout t
 	}
 	svc.cleanup = cleanup
 	svc.Port = port
-	svc.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := svc.waitReady(ctx, timeout, func(ctx context.Context) error { return ready(ctx, svc.Endpoint) }); err != nil {
+	svc.Endpoint = loopbackEndpoint(port)
+	if err := svc.waitReady(ctx, timeout, ready); err != nil {
 		svc.Stop()
 		return nil, err
 	}
 	return svc, nil
 }
+
+// loopbackEndpoint is the URL of a service this package starts on port.
+func loopbackEndpoint(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
 
 // waitReady polls ready until it succeeds, the process exits, ctx ends or
 // timeout passes.
