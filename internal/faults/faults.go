@@ -325,12 +325,12 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		return nil, connectionReset()
+	case BadGateway:
+		closeBody(r)
+		return badGateway(r), nil
 	}
 	body, _ := io.ReadAll(r.Body)
 	closeBody(r)
-	if rule.Kind == BadGateway {
-		return badGateway(r), nil
-	}
 	return serviceError(r, op, rule.Kind, body), nil
 }
 
@@ -350,10 +350,15 @@ func badGateway(r *http.Request) *http.Response {
 	const page = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
 	h := http.Header{}
 	h.Set("Content-Type", "text/html")
+	return answer(r, http.StatusBadGateway, h, []byte(page))
+}
+
+// answer is a made-up response to r, as if read off the wire.
+func answer(r *http.Request, status int, h http.Header, body []byte) *http.Response {
 	return &http.Response{
-		Status: "502 Bad Gateway", StatusCode: http.StatusBadGateway,
+		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(strings.NewReader(page)), ContentLength: int64(len(page)), Request: r,
+		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r,
 	}
 }
 
@@ -394,11 +399,7 @@ func serviceError(r *http.Request, op string, k Kind, reqBody []byte) *http.Resp
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
 	h.Set("X-Amzn-Requestid", fmt.Sprintf("FAULT%016X", splitmix(uint64(len(b))^uint64(time.Now().UnixNano()))))
-	return &http.Response{
-		Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), StatusCode: status,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: h, Body: io.NopCloser(bytes.NewReader(b)), ContentLength: int64(len(b)), Request: r,
-	}
+	return answer(r, status, h, b)
 }
 
 // transactionThrottled is the body DynamoDB cancels a throttled transaction
