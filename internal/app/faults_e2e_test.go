@@ -105,6 +105,19 @@ func (a answer) okOr503() error {
 	return fmt.Errorf("%d (Retry-After %q): %.300s", a.status, a.retryAfter, a.raw)
 }
 
+// retry503 sends as a careful client does: again after each 503, pausing
+// attempt × pause, at most attempts times. It returns the last answer and
+// how many 503s were retried.
+func retry503(attempts int, pause time.Duration, send func() answer) (answer, int) {
+	for attempt := 1; ; attempt++ {
+		a := send()
+		if a.status != 503 || attempt == attempts {
+			return a, attempt - 1
+		}
+		time.Sleep(time.Duration(attempt) * pause)
+	}
+}
+
 // request is one request of the faulted workload, and what it answered.
 type request struct {
 	method, path, body string
@@ -453,20 +466,16 @@ func TestCascadeDeleteUnderFaultsConverges(t *testing.T) {
 		faults.Rule{Op: "DynamoDB.*", Kind: faults.ServerError, Rate: 0.5},
 		faults.Rule{Op: "DynamoDB.*", Kind: faults.DropResponse, Rate: 0.1},
 	)
-	var got answer
-	n503 := 0
-	for attempt := 1; ; attempt++ {
-		got = s.send("DELETE", "/api/v1/passport/providers/"+providerID+"?cascade=true", "")
-		if err := got.okOr503(); err != nil && got.status != 404 {
-			t.Fatalf("attempt %d: %v", attempt, err)
+	const attempts = 30
+	got, n503 := retry503(attempts, 0, func() answer {
+		a := s.send("DELETE", "/api/v1/passport/providers/"+providerID+"?cascade=true", "")
+		if err := a.okOr503(); err != nil && a.status != 404 {
+			t.Fatalf("DELETE: %v", err)
 		}
-		if got.status != 503 {
-			break
-		}
-		n503++
-		if attempt == 30 {
-			t.Fatalf("still 503 after %d attempts", attempt)
-		}
+		return a
+	})
+	if got.status == 503 {
+		t.Fatalf("still 503 after %d attempts", attempts)
 	}
 	tr.SetRules()
 	if c := tr.Take(); c.Faults() == 0 || n503 == 0 {

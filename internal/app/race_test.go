@@ -139,14 +139,11 @@ func TestRace_ReconnectsOneGrant(t *testing.T) {
 	statuses, answers := race(t, func(i int) answer {
 		body := fmt.Sprintf(`{"providerId":%q,"userId":"same","scopes":["repo"],"token":"gho_%d","expiresAt":"2999-01-01T00:00:00Z"}`, pid, i)
 		key := map[string]string{"Idempotency-Key": fmt.Sprint("reconnect-", i)}
-		for attempt := 1; ; attempt++ { // a careful client retries a 503 with its key
-			a := s.sendHeaders("POST", "/api/v1/passport/authorizations", body, key)
-			if a.status != 503 || attempt == 10 {
-				return a
-			}
-			busy.Add(1)
-			time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
-		}
+		a, retried := retry503(10, 100*time.Millisecond, func() answer { // with its key
+			return s.sendHeaders("POST", "/api/v1/passport/authorizations", body, key)
+		})
+		busy.Add(int64(retried))
+		return a
 	})
 	t.Logf("503s retried by the clients: %d", busy.Load())
 	wantStatuses(t, "reconnects", statuses, map[int]int{201: 1, 200: racers - 1})
